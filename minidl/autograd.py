@@ -1,0 +1,490 @@
+"""The tensor, the tape, and the backward walk.
+
+A ``Tensor`` wraps a backend array. Calling a ``Function`` on tensors runs its ``forward``
+on the arrays and, when some input requires a gradient, records the function as the
+``creator`` of its outputs: that record is the tape. ``backward`` walks the tape from the
+output in reverse generation order (a heap, iterative, so chains of any length work), calls
+each function's ``backward`` with the output gradients and accumulates what it returns.
+
+``backward`` formulas are written with minidl's own ops on Tensors. In an ordinary
+``backward()`` recording is off, so they cost array operations only; with
+``create_graph=True`` (or ``grad(..., create_graph=True)``) they are recorded, so a gradient
+can itself be differentiated.
+
+>>> import minidl as mdl
+>>> x = mdl.tensor([2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+array([4., 6.], dtype=float32)
+"""
+import contextlib
+import heapq
+import itertools
+import weakref
+
+from . import backend as _backend
+from . import config
+
+__all__ = ["Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
+           "grad", "as_tensor"]
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, mode
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad():
+    """``with no_grad(): ...`` records nothing on the tape."""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    """``with enable_grad(): ...`` records again inside a ``no_grad`` block."""
+    return _set_grad_enabled(True)
+
+
+def _is_float(dtype):
+    return dtype.kind in "fc"
+
+
+class Tensor:
+    """An n-dimensional array on a backend, with an optional gradient.
+
+    Args:
+        data: list, scalar, NumPy or CuPy array, or Tensor. An ndarray keeps its dtype;
+            Python scalars and lists become ``config.floatx()``.
+        requires_grad: record operations on this tensor so ``backward`` reaches it.
+            Only floating tensors can require a gradient.
+        dtype: cast to this dtype when given.
+        backend: ``"numpy"``, ``"cupy"`` or None (a CuPy array stays on CuPy; anything
+            else goes to the default backend).
+    """
+
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__
+    __slots__ = ("data", "requires_grad", "creator", "generation", "name", "_grad",
+                 "__weakref__")
+
+    def __init__(self, data, requires_grad=False, dtype=None, backend=None, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if backend is None and not _backend._is_cupy_array(data):
+            backend = _backend.get_backend()
+        b = _backend.backend_of(data) if backend is None else _backend.resolve(backend)
+        if dtype is None and not hasattr(data, "dtype"):
+            dtype = config.floatx()  # Python scalars and lists
+        array = b.asarray(data, dtype=dtype)
+        if requires_grad and not _is_float(array.dtype):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {array.dtype}; "
+                            "integer and bool tensors never require a gradient")
+        self.data = array
+        self.requires_grad = bool(requires_grad)
+        self.creator = None
+        self.generation = 0
+        self.name = name
+        self._grad = None
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        """A Tensor around a backend array, with no conversion (the ops' fast path)."""
+        t = object.__new__(cls)
+        t.data = array
+        t.requires_grad = requires_grad
+        t.creator = None
+        t.generation = 0
+        t.name = None
+        t._grad = None
+        return t
+
+    # -- array-like attributes -------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+
+    @property
+    def backend(self):
+        return _backend.backend_of(self.data)
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = repr(self.data).replace("\n", "\n" + " " * 7)
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({body}{grad})"
+
+    def numpy(self):
+        """A host NumPy copy of the data, whatever the backend."""
+        return self.backend.to_numpy(self.data)
+
+    def item(self):
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.data)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def to(self, backend):
+        """A copy on another backend (``"numpy"`` or ``"cupy"``); keeps requires_grad."""
+        b = _backend.resolve(backend)
+        if b == self.backend:
+            return self
+        data = b.asarray(self.backend.to_numpy(self.data)) if b.name == "cupy" else \
+            self.backend.to_numpy(self.data)
+        return Tensor(data, requires_grad=self.requires_grad, backend=b)
+
+    def astype(self, dtype):
+        from .ops import math
+        return math.cast(self, dtype)
+
+    # -- gradients -------------------------------------------------------------------
+    @property
+    def grad(self):
+        """The accumulated gradient as a backend array of this shape and dtype, or None."""
+        g = self._grad
+        return g.data if isinstance(g, Tensor) else g
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            value = value.data if isinstance(value, Tensor) else value
+            if value.shape != self.shape:
+                raise ValueError(f"grad of shape {value.shape} for a tensor of shape "
+                                 f"{self.shape}")
+        self._grad = value
+
+    @property
+    def grad_tensor(self):
+        """The gradient as a Tensor; after ``backward(create_graph=True)`` it is on the tape."""
+        g = self._grad
+        return g if isinstance(g, Tensor) or g is None else Tensor._wrap(g)
+
+    def zero_grad(self):
+        self._grad = None
+
+    def detach(self):
+        """The same data, cut from the tape."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, flag=True):
+        if flag and not _is_float(self.dtype):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
+
+        Args:
+            grad: the output gradient (array or Tensor of this shape); None only for a
+                single-element tensor, where it is 1.
+            retain_graph: keep the tape so ``backward`` can run through it again
+                (defaults to ``create_graph``).
+            create_graph: record the backward pass, so gradients can be differentiated.
+        """
+        _run_backward([self], [grad], None, retain_graph or create_graph, create_graph)
+
+    # -- operators (defined in ops) ------------------------------------------------------
+    def __add__(self, other): return _math.add(self, other)
+    def __radd__(self, other): return _math.add(other, self)
+    def __sub__(self, other): return _math.sub(self, other)
+    def __rsub__(self, other): return _math.sub(other, self)
+    def __mul__(self, other): return _math.mul(self, other)
+    def __rmul__(self, other): return _math.mul(other, self)
+    def __truediv__(self, other): return _math.div(self, other)
+    def __rtruediv__(self, other): return _math.div(other, self)
+    def __pow__(self, other): return _math.power(self, other)
+    def __rpow__(self, other): return _math.power(other, self)
+    def __matmul__(self, other): return _math.matmul(self, other)
+    def __rmatmul__(self, other): return _math.matmul(other, self)
+    def __neg__(self): return _math.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _math.abs(self)
+    def __getitem__(self, index): return _shape.getitem(self, index)
+
+    # comparisons give bool tensors with no gradient
+    def _compare(self, other, name):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(self.data, name)(other))
+
+    def __eq__(self, other): return self._compare(other, "__eq__")
+    def __ne__(self, other): return self._compare(other, "__ne__")
+    def __lt__(self, other): return self._compare(other, "__lt__")
+    def __le__(self, other): return self._compare(other, "__le__")
+    def __gt__(self, other): return self._compare(other, "__gt__")
+    def __ge__(self, other): return self._compare(other, "__ge__")
+    __hash__ = object.__hash__
+
+    def exp(self): return _math.exp(self)
+    def log(self): return _math.log(self)
+    def sqrt(self): return _math.sqrt(self)
+    def tanh(self): return _math.tanh(self)
+    def sigmoid(self): return _math.sigmoid(self)
+    def relu(self): return _math.relu(self)
+    def abs(self): return _math.abs(self)
+    def clip(self, a_min=None, a_max=None): return _math.clip(self, a_min, a_max)
+    def sum(self, axis=None, keepdims=False): return _red.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return _red.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return _red.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _red.min(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False): return _red.var(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _shape.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return _shape.transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return _shape.transpose(self, None)
+
+
+def tensor(data, requires_grad=False, dtype=None, backend=None):
+    """Create a Tensor (see ``Tensor``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=backend)
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor: Tensors pass through; arrays keep their dtype; a Python
+    scalar takes ``like``'s dtype when ``like`` is a floating Tensor (so float32 stays
+    float32), else floatx. Arrays must live on ``like``'s backend."""
+    if isinstance(value, Tensor):
+        return value
+    if like is None:
+        return Tensor(value)
+    b = like.backend
+    if hasattr(value, "dtype"):  # an ndarray or a NumPy scalar keeps its dtype
+        owner = _backend.backend_of(value)
+        if owner != b:
+            raise ValueError(f"cannot mix a {owner.name} array with a {b.name} tensor in one "
+                             f"op; move one with .to({b.name!r})")
+        return Tensor._wrap(b.xp.asarray(value))
+    dtype = like.dtype if _is_float(like.dtype) else config.floatx()
+    return Tensor._wrap(b.xp.asarray(value, dtype=dtype))
+
+
+class Function:
+    """An op: ``forward`` on backend arrays, ``backward`` on Tensors.
+
+    Subclasses implement ``forward(*arrays)`` returning an array or a tuple of arrays, and
+    ``backward(*grad_outputs)`` returning one gradient (Tensor, array or None) per input.
+    Inside ``backward``, ``self.inputs`` are the input Tensors, ``self.outputs`` the output
+    Tensors, and ``self.saved_tensors`` what ``forward`` kept with ``save_for_backward``;
+    ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, and
+    ``self.xp`` is the inputs' array module (``numpy`` or ``cupy``).
+
+    ``Op.apply(*inputs, **params)`` constructs ``Op(**params)`` and calls it.
+    """
+
+    inputs = ()
+    _saved = ()
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        return cls(**params)(*inputs)
+
+    def __call__(self, *inputs):
+        inputs = _to_tensors(inputs)
+        self.xp = xp = inputs[0].xp if inputs else _backend.get_backend().xp
+        outputs = self.forward(*[x.data for x in inputs])
+        single = not isinstance(outputs, tuple)
+        outputs = [Tensor._wrap(y if isinstance(y, xp.ndarray) else xp.asarray(y))
+                   for y in ((outputs,) if single else outputs)]
+        if _grad_enabled and any(x.requires_grad for x in inputs):
+            self.needs_input_grad = tuple(x.requires_grad for x in inputs)
+            self.generation = max(x.generation for x in inputs)
+            self.inputs = inputs
+            for y in outputs:
+                y.requires_grad = _is_float(y.dtype)
+                y.creator = self
+                y.generation = self.generation + 1
+            self._outputs = [weakref.ref(y) for y in outputs]
+        else:
+            self._saved = ()
+        return outputs[0] if single else tuple(outputs)
+
+    def forward(self, *arrays):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        return tuple(Tensor._wrap(a) for a in self._saved)
+
+    @property
+    def outputs(self):
+        return tuple(ref() for ref in self._outputs)
+
+    def _release(self):
+        self.inputs = None
+        self._saved = ()
+
+
+def _to_tensors(values):
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    tensors = tuple(as_tensor(v, like) for v in values)
+    if len(tensors) > 1:
+        first = tensors[0].backend
+        for t in tensors[1:]:
+            if t.backend != first:
+                raise ValueError(f"cannot mix backends in one op: {first.name} and "
+                                 f"{t.backend.name}; move one with .to(name)")
+    return tensors
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
+         allow_unused=False):
+    """The gradients of ``outputs`` w.r.t. ``inputs`` as Tensors (like torch.autograd.grad).
+
+    ``.grad`` of the inputs is left untouched. With ``create_graph=True`` the returned
+    Tensors are on the tape and can be differentiated again.
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise ValueError(f"inputs[{i}] does not require a gradient")
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    retain = create_graph if retain_graph is None else retain_graph
+    found = _run_backward(outputs, list(grad_outputs), inputs, retain, create_graph)
+    result = []
+    for i, x in enumerate(inputs):
+        g = found.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise ValueError(f"inputs[{i}] is not reached from the outputs; pass "
+                                 "allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g[1])
+    return tuple(result)
+
+
+def _seed_grad(y, g):
+    if g is None:
+        if y.size != 1:
+            raise ValueError(f"backward() on a tensor of shape {y.shape} needs grad= "
+                             "(an array or Tensor of that shape); it is implicit only for "
+                             "single-element tensors")
+        return Tensor._wrap(y.xp.ones_like(y.data))
+    g = as_tensor(g, y)
+    if g.shape != y.shape:
+        raise ValueError(f"grad of shape {g.shape} for an output of shape {y.shape}")
+    return g
+
+
+def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
+    """Walk the tape from ``outputs``. With ``inputs`` None accumulate into leaves' .grad;
+    otherwise return {id(input): (input, gradient Tensor)} for the requested inputs."""
+    wanted = None if inputs is None else {id(x) for x in inputs}
+    grads = {}      # id(tensor) -> (tensor, gradient Tensor); holds the tensor alive
+    heap, seen, counter = [], set(), itertools.count()
+
+    def push(f):
+        if id(f) not in seen:
+            seen.add(id(f))
+            heapq.heappush(heap, (-f.generation, next(counter), f))
+
+    def accumulate(x, g):
+        key = id(x)
+        if key in grads:
+            grads[key] = (x, grads[key][1] + g)
+        else:
+            grads[key] = (x, g)
+
+    with _set_grad_enabled(create_graph):
+        for y, g in zip(outputs, grad_outputs):
+            if not y.requires_grad:
+                raise ValueError("backward() on a tensor that does not require a gradient "
+                                 "(no input had requires_grad=True, or it was made under "
+                                 "no_grad())")
+            accumulate(y, _seed_grad(y, g))
+            if y.creator is not None:
+                push(y.creator)
+        while heap:
+            f = heapq.heappop(heap)[2]
+            if f.inputs is None:
+                raise RuntimeError(f"backward through {type(f).__name__} a second time: its "
+                                   "tape was freed; pass retain_graph=True to the first "
+                                   "backward")
+            gys = []
+            for ref in f._outputs:
+                y = ref()
+                entry = None if y is None else grads.get(id(y))
+                if entry is not None and (wanted is None or id(y) not in wanted):
+                    del grads[id(y)]  # an intermediate: its gradient is consumed here
+                gys.append(None if entry is None else entry[1])
+            if all(g is None for g in gys):
+                continue
+            if any(g is None for g in gys):
+                gys = [Tensor._wrap(y.xp.zeros_like(y.data)) if g is None else g
+                       for g, y in zip(gys, f.outputs)]
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(f.inputs):
+                raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} "
+                                   f"gradients for {len(f.inputs)} inputs")
+            for x, gx in zip(f.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                gx = _check_grad(f, x, as_tensor(gx, x))
+                accumulate(x, gx)
+                if x.creator is not None:
+                    push(x.creator)
+            if not retain_graph:
+                f._release()
+    if inputs is not None:
+        return grads
+    for x, g in grads.values():
+        if x.creator is None:
+            if x._grad is None:
+                x._grad = g if create_graph else g.data
+            elif create_graph:
+                x._grad = x.grad_tensor + g
+            else:
+                x._grad = x.grad + g.data
+    return None
+
+
+def _check_grad(f, x, gx):
+    if gx.shape != x.shape:
+        raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
+                           f"{gx.shape} for an input of shape {x.shape}")
+    if gx.dtype != x.dtype:
+        gx = gx.astype(x.dtype)
+    return gx
+
+
+from .ops import math as _math, reduction as _red, shape as _shape  # noqa: E402

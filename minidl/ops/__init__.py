@@ -1,0 +1,2 @@
+"""minidl's differentiable ops: each a ``Function`` (forward on arrays, backward on
+Tensors) plus a lowercase function that applies it."""

@@ -1,0 +1,319 @@
+"""Elementwise arithmetic, unary functions, selection and matmul.
+
+Binary ops broadcast like NumPy; their backward reduces each gradient to its input's shape
+with ``sum_to``. Every backward is written with these same ops, so it can be taped again
+(``create_graph=True``) for second derivatives.
+"""
+from ..autograd import Function, Tensor, as_tensor
+from .reduction import sum_to
+
+__all__ = ["add", "sub", "mul", "div", "power", "neg", "exp", "log", "sqrt", "abs", "tanh",
+           "sigmoid", "relu", "maximum", "minimum", "clip", "where", "matmul", "cast",
+           "square"]
+
+
+def _const(array):
+    return Tensor._wrap(array)
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy / b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowScalar(Function):
+    """``x ** c`` for a constant exponent: d/dx = c * x ** (c - 1)."""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, x):
+        return x ** x.dtype.type(self.exponent) if x.dtype.kind == "f" else x ** self.exponent
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        c = self.exponent
+        return gy * (c * x ** (c - 1)) if c != 2 else gy * (2 * x)
+
+
+class Power(Function):
+    """``a ** b``: d/da = b a^(b-1), d/db = a^b log a."""
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        (y,) = self.outputs
+        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * y * log(a), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Exp(Function):
+    def forward(self, x):
+        return self.xp.exp(x)
+
+    def backward(self, gy):
+        return gy * self.outputs[0]
+
+
+class Log(Function):
+    def forward(self, x):
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return self.xp.sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2 * self.outputs[0])
+
+
+class Abs(Function):
+    def forward(self, x):
+        return self.xp.abs(x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * _const(x.xp.sign(x.data))
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return self.xp.tanh(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """1 / (1 + exp(-x)), computed as 0.5 tanh(x / 2) + 0.5 (no overflow)."""
+
+    def forward(self, x):
+        return self.xp.tanh(x * 0.5) * 0.5 + 0.5
+
+    def backward(self, gy):
+        y = self.outputs[0]
+        return gy * y * (1 - y)
+
+
+class Relu(Function):
+    def forward(self, x):
+        return self.xp.maximum(x, 0)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * _const((x.data > 0).astype(x.dtype))
+
+
+class Where(Function):
+    """``where(condition, a, b)``; the condition is a constant bool array."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, a, b):
+        return self.xp.where(self.condition, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = _const(gy.xp.zeros((), gy.dtype))
+        ga = sum_to(where(self.condition, gy, zero), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(where(self.condition, zero, gy), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class MatMul(Function):
+    """Batched ``a @ b`` with NumPy's rules (1-D operands are promoted and squeezed)."""
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        a2 = a if a.ndim > 1 else a.reshape(1, -1)
+        b2 = b if b.ndim > 1 else b.reshape(-1, 1)
+        out_shape = gy.shape[:-1] + (1,) if b.ndim == 1 else gy.shape
+        if a.ndim == 1:
+            out_shape = out_shape[:-1] + (1, out_shape[-1])
+        gy2 = gy.reshape(out_shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(matmul(gy2, _swap(b2)), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = sum_to(matmul(_swap(a2), gy2), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def _swap(x):
+    from .shape import transpose
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, axes)
+
+
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return cast(gy, self.inputs[0].dtype)
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def power(a, b):
+    """``a ** b``; a Python-number exponent is a constant (no gradient, dtype kept)."""
+    if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
+        return PowScalar(b)(a)
+    return Power()(a, b)
+
+
+def square(x):
+    return PowScalar(2)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):  # noqa: A001 - NumPy's name
+    return Abs()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def relu(x):
+    return Relu()(x)
+
+
+def where(condition, a, b):
+    """Elementwise ``a`` where ``condition`` else ``b`` (condition: bool array or Tensor)."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    return Where(condition)(a, b)
+
+
+def maximum(a, b):
+    """Elementwise maximum; at ties the gradient goes to ``a``."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    return where(a.data >= b.data, a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum; at ties the gradient goes to ``a``."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    return where(a.data <= b.data, a, b)
+
+
+def clip(x, a_min=None, a_max=None):
+    """Clip to ``[a_min, a_max]``; the gradient passes where ``a_min <= x <= a_max``."""
+    x = as_tensor(x)
+    inside = x.xp.ones(x.shape, dtype=bool)
+    if a_min is not None:
+        inside &= x.data >= (a_min.data if isinstance(a_min, Tensor) else a_min)
+    if a_max is not None:
+        inside &= x.data <= (a_max.data if isinstance(a_max, Tensor) else a_max)
+    clipped = x.xp.clip(x.data, a_min.data if isinstance(a_min, Tensor) else a_min,
+                        a_max.data if isinstance(a_max, Tensor) else a_max)
+    return where(inside, x, _const(clipped.astype(x.dtype, copy=False)))
+
+
+def matmul(a, b):
+    return MatMul()(a, b)
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype``; the gradient is cast back to ``x``'s dtype."""
+    x = as_tensor(x)
+    if x.dtype == dtype:
+        return x
+    return Cast(dtype)(x)
