@@ -182,7 +182,7 @@ class MatMul(Function):
         a, b = self.inputs
         a2 = a if a.ndim > 1 else a.reshape(1, -1)
         b2 = b if b.ndim > 1 else b.reshape(-1, 1)
-        out_shape = gy.shape[:-1] + (1,) if b.ndim == 1 else gy.shape
+        out_shape = gy.shape + (1,) if b.ndim == 1 else gy.shape
         if a.ndim == 1:
             out_shape = out_shape[:-1] + (1, out_shape[-1])
         gy2 = gy.reshape(out_shape)

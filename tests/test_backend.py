@@ -1,0 +1,151 @@
+"""Backends, config, seeding, and the guard that keeps op modules on ``xp``."""
+import ast
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minidl as mdl
+
+ROOT = pathlib.Path(mdl.__file__).parent
+
+
+def test_default_backend_is_numpy_and_compares_to_its_name():
+    b = mdl.get_backend()
+    assert b.name == "numpy" and b == "numpy" and b.xp is np
+
+
+def test_use_backend_restores_the_previous_default():
+    previous = mdl.get_backend()
+    with mdl.use_backend("numpy") as b:
+        assert mdl.get_backend() is b
+    assert mdl.get_backend() is previous
+
+
+def test_unknown_backend_name_is_a_value_error():
+    with pytest.raises(ValueError, match="backend='torch'"):
+        mdl.set_backend("torch")
+    with pytest.raises(ValueError, match="backend='jax'"):
+        mdl.tensor([1.0], backend="jax")
+
+
+def test_tensor_to_and_backend_attribute(backend):
+    t = mdl.tensor(np.arange(3.0), requires_grad=True, backend=backend)
+    assert t.backend == backend
+    back = t.to("numpy")
+    assert isinstance(back.data, np.ndarray) and back.requires_grad
+    np.testing.assert_array_equal(back.numpy(), [0.0, 1.0, 2.0])
+
+
+@pytest.mark.skipif("cupy" in mdl.backend.available_backends(), reason="CuPy and a GPU are "
+                    "present, so the missing-GPU message cannot be produced here")
+def test_cupy_without_gpu_or_cupy_names_the_fix():
+    with pytest.raises(RuntimeError) as info:
+        mdl.tensor([1.0], backend="cupy")
+    message = str(info.value)
+    assert "backend='cupy'" in message
+    assert "pip install" in message or "no CUDA GPU" in message
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("cupy" not in mdl.backend.available_backends(), reason="needs CuPy "
+                    "and a CUDA GPU")
+def test_mixing_backends_in_one_op_is_a_clear_error():
+    a = mdl.tensor(np.ones(2), backend="numpy")
+    b = mdl.tensor(np.ones(2), backend="cupy")
+    with pytest.raises(ValueError, match="cannot mix"):
+        a + b
+    with pytest.raises(ValueError, match="cannot mix"):
+        b + np.ones(2)
+
+
+def _run(code, **env):
+    full = dict(os.environ, **env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=full, check=False)
+    return out
+
+
+def test_minidl_backend_env_var_is_read(tmp_path):
+    out = _run("import minidl as m; print(m.get_backend().name)", MINIDL_BACKEND="numpy",
+               MINIDL_HOME=str(tmp_path))
+    assert out.stdout.strip() == "numpy", out.stderr
+    out = _run("import minidl as m; m.tensor([1.0])", MINIDL_BACKEND="nope",
+               MINIDL_HOME=str(tmp_path))
+    assert "backend='nope'" in out.stderr
+
+
+def test_config_file_sets_floatx_and_data_format(tmp_path):
+    (tmp_path / "minidl.json").write_text(json.dumps(
+        {"floatx": "float64", "image_data_format": "channels_first", "epsilon": 1e-5}))
+    code = ("import minidl as m; print(m.config.floatx(), m.config.image_data_format(), "
+            "m.config.epsilon(), m.tensor([1.0]).dtype)")
+    out = _run(code, MINIDL_HOME=str(tmp_path))
+    assert out.stdout.split() == ["float64", "channels_first", "1e-05", "float64"], out.stderr
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path):
+    (tmp_path / "minidl.json").write_text("{not json")
+    out = _run("import minidl", MINIDL_HOME=str(tmp_path))
+    assert "minidl.json is not valid JSON" in out.stderr
+
+
+@pytest.mark.parametrize("setter,value", [("set_floatx", "float8"),
+                                          ("set_image_data_format", "nhwc"),
+                                          ("set_epsilon", -1.0)])
+def test_config_setters_reject_bad_values(setter, value):
+    with pytest.raises(ValueError, match=repr(value)):
+        getattr(mdl.config, setter)(value)
+
+
+def test_seed_makes_draws_reproducible(backend):
+    mdl.random.seed(7)
+    a = mdl.random.generator(backend).random(5)
+    mdl.random.seed(7)
+    b = mdl.random.generator(backend).random(5)
+    assert (a == b).all()
+
+
+def test_rng_state_round_trips_through_json():
+    mdl.random.seed(3)
+    state = json.loads(json.dumps(mdl.random.get_state()))
+    first = mdl.random.host_generator().random(3)
+    mdl.random.set_state(state)
+    np.testing.assert_array_equal(mdl.random.host_generator().random(3), first)
+
+
+def test_seed_rejects_non_integers():
+    with pytest.raises(ValueError, match="seed=1.5"):
+        mdl.random.seed(1.5)
+
+
+# Modules that implement array maths must reach it through the backend's ``xp`` so the
+# CuPy path runs the same lines. Host-side modules (initializers draw on the host, the
+# gradient checker works on float64 host copies, saving writes host files) are exempt.
+HOST_SIDE = {"backend.py", "random.py", "gradcheck.py", "initializers.py", "testing.py",
+             "saving.py", "datasets.py", "data.py", "cpu_kernels.py", "numba_kernels.py"}
+
+
+def _array_modules():
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.name not in HOST_SIDE and "numba" not in path.name:
+            yield path
+
+
+@pytest.mark.parametrize("path", list(_array_modules()), ids=lambda p: str(p.relative_to(ROOT)))
+def test_op_modules_never_use_numpy_directly(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        assert not any(n == "numpy" or n.startswith("numpy.") for n in names), (
+            f"{path.relative_to(ROOT)}:{node.lineno} imports numpy; array maths must go "
+            "through the backend's xp")
