@@ -349,9 +349,15 @@ class Function:
 
 
 def _to_tensors(values):
-    like = next((v for v in values if isinstance(v, Tensor)), None)
-    tensors = tuple(as_tensor(v, like) for v in values)
+    if all(type(v) is Tensor for v in values):
+        tensors = values
+    else:
+        like = next((v for v in values if isinstance(v, Tensor)), None)
+        tensors = tuple(as_tensor(v, like) for v in values)
     if len(tensors) > 1:
+        kind = type(tensors[0].data)
+        if all(type(t.data) is kind for t in tensors):
+            return tensors
         first = tensors[0].backend
         for t in tensors[1:]:
             if t.backend != first:

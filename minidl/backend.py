@@ -115,6 +115,8 @@ def available_backends():
 
 def backend_of(array):
     """The backend that owns ``array`` (NumPy for anything that is not a CuPy array)."""
+    if type(array) is numpy.ndarray:  # the common case, checked first for speed
+        return _NUMPY
     if _is_cupy_array(array):
         return resolve("cupy")
     return _NUMPY
