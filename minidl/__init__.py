@@ -4,6 +4,13 @@ from .backend import get_backend, set_backend, use_backend
 from .autograd import (Tensor, tensor, Function, no_grad, enable_grad, is_grad_enabled,
                        grad)
 from . import functional, gradcheck
+from .variable import Variable
+from . import (initializers, regularizers, constraints, activations, layers,
+               optimizers)
+from . import callbacks, data, datasets, saving, models
+from . import losses, metrics
+from . import models
+from .models import Input
 
 __version__ = "0.1.0"
 

@@ -322,6 +322,8 @@ class Function:
                 y.creator = self
                 y.generation = self.generation + 1
             self._outputs = [weakref.ref(y) for y in outputs]
+            if len(outputs) > 1:  # to zero-fill the gradient of an output that died
+                self._output_meta = [(y.shape, y.dtype) for y in outputs]
         else:
             self._saved = ()
         return outputs[0] if single else tuple(outputs)
@@ -454,8 +456,8 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
             if all(g is None for g in gys):
                 continue
             if any(g is None for g in gys):
-                gys = [Tensor._wrap(y.xp.zeros_like(y.data)) if g is None else g
-                       for g, y in zip(gys, f.outputs)]
+                gys = [Tensor._wrap(f.xp.zeros(shape, dtype)) if g is None else g
+                       for g, (shape, dtype) in zip(gys, f._output_meta)]
             gxs = f.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)

@@ -267,23 +267,35 @@ def check_layer(layer, x, *, eps=None, atol=None, rtol=None, method="central",
                 training=False, directions=3):
     """Gradcheck a layer w.r.t. its input and every trainable weight, in float64.
 
-    The layer is built on ``x`` if needed; its trainable weights are differentiated in
-    place (their data temporarily float64 copies, restored afterwards), so the gradients
-    checked are exactly the ones the layer's own ops put on the tape.
+    The layer is built on ``x`` (in its own dtype) if needed. During the check it computes
+    in float64: every floating weight holds a float64 copy and inputs are cast to float64
+    instead of the layer's dtype; the weights are differentiated in place, so the
+    gradients checked are exactly the ones the layer's own ops put on the tape. Weights,
+    dtype and any state the calls change (e.g. moving statistics) are restored afterwards.
+
+    Args:
+        layer: a ``minidl.layers.Layer``.
+        x: the input (array or Tensor; a list of them for several inputs).
+        training: passed to every call of the layer.
+        eps, atol, rtol, method, directions: as ``check_grad``.
+
+    Returns:
+        GradcheckReport, with the input first, then the weights by path.
     """
-    (x,) = _float64_copies([x])
-    with no_grad():
-        layer(x, training=training)
-    weights = list(layer.trainable_weights)
-    saved = [(w.data, w.requires_grad) for w in weights]
-    try:
-        for w in weights:
-            w.data = w.xp.asarray(w.numpy().astype(np.float64))
-            w.requires_grad = True
-        tensors = [x] + weights
-        names = ["input"] + [f"weight {w.name!r}" for w in weights]
-        objective = _Objective(lambda x_, *ws: layer(x_, training=training), tensors)
-        return _check(objective, tensors, names, method, eps, atol, rtol, directions)
-    finally:
-        for w, (data, requires_grad) in zip(weights, saved):
-            w.data, w.requires_grad = data, requires_grad
+    several = isinstance(x, (list, tuple))
+    inputs = _float64_copies(list(x) if several else [x])
+    if not layer.built:
+        with no_grad():
+            layer(inputs if several else inputs[0], training=training)
+    with layer._computing_in("float64"):
+        weights = list(layer.trainable_weights)
+        tensors = inputs + weights
+        names = ([f"input[{i}]" for i in range(len(inputs))] if several else ["input"]) + \
+            [f"weight {w.path!r}" for w in weights]
+        count = len(inputs)
+
+        def run(*values):
+            return layer(list(values[:count]) if several else values[0], training=training)
+
+        return _check(_Objective(run, tensors), tensors, names, method, eps, atol, rtol,
+                      directions)

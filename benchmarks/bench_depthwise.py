@@ -1,0 +1,209 @@
+"""Depthwise and separable convolution speed: minidl (NumPy) against PyTorch CPU.
+
+Times the forward (no tape) and forward+backward (input, kernels and bias gradients) in
+float32 on MobileNet-like shapes (kernel 3, "same"). Where PyTorch is installed it runs the
+same layer (``groups=C``, channels_last memory format, default threads) interleaved with
+minidl in this one process (A B A B ...) and reports the median of the per-pair time ratios,
+so load from other processes hits both contenders alike. PyTorch is a benchmark peer only,
+never a dependency of minidl.
+
+    python benchmarks/bench_depthwise.py            # full table (about a minute)
+    python benchmarks/bench_depthwise.py --quick    # a few seconds: small batches
+    python benchmarks/bench_depthwise.py --markdown # the table as Markdown
+"""
+import os
+
+# OpenBLAS threads spin ~0.1 s after each call and would steal the next contender's core
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import minidl as mdl  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the table then shows minidl's times only
+    torch = None
+
+F = mdl.functional
+
+# (label, batch, height, width, channels, stride, filters or None for depthwise only)
+CASES = [
+    ("dw 56x56x64", 32, 56, 56, 64, 1, None),
+    ("dw 28x28x128", 32, 28, 28, 128, 1, None),
+    ("dw 14x14x256", 32, 14, 14, 256, 1, None),
+    ("dw 7x7x512", 32, 7, 7, 512, 1, None),
+    ("dw 56x56x128 s2", 32, 56, 56, 128, 2, None),
+    ("dw 32x32x32", 64, 32, 32, 32, 1, None),
+    ("dw 16x16x32", 64, 16, 16, 32, 1, None),
+    ("sep 28x28x128 -> 256", 32, 28, 28, 128, 1, 256),
+    ("sep 32x32x32 -> 64", 64, 32, 32, 32, 1, 64),
+]
+TARGETS = {"dw forward": 6.0, "dw forward+backward": 4.0, "sep forward+backward": 1.5}
+
+
+class MinidlCase:
+    """The minidl op on channels_last float32 arrays, with a reusable output gradient."""
+
+    def __init__(self, n, h, w, c, stride, filters, rng):
+        self.stride, self.filters = stride, filters
+        self.x = mdl.tensor(rng.standard_normal((n, h, w, c), dtype=np.float32),
+                            requires_grad=True)
+        self.kernel = mdl.tensor(rng.standard_normal((3, 3, c, 1), dtype=np.float32) * 0.1,
+                                 requires_grad=True)
+        units = filters or c
+        self.bias = mdl.tensor(np.zeros(units, np.float32), requires_grad=True)
+        self.pointwise = None
+        if filters:
+            self.pointwise = mdl.tensor(
+                rng.standard_normal((1, 1, c, filters), dtype=np.float32) * 0.1,
+                requires_grad=True)
+        with mdl.no_grad():
+            self.gy = np.ones(self.apply().shape, np.float32)
+
+    def apply(self):
+        if self.filters:
+            return F.separable_conv2d(self.x, self.kernel, self.pointwise, strides=self.stride,
+                                      padding="same", bias=self.bias)
+        return F.depthwise_conv2d(self.x, self.kernel, strides=self.stride, padding="same",
+                                  bias=self.bias)
+
+    def forward(self):
+        with mdl.no_grad():
+            self.apply()
+
+    def forward_backward(self):
+        for t in (self.x, self.kernel, self.bias, self.pointwise):
+            if t is not None:
+                t.zero_grad()
+        self.apply().backward(self.gy)
+
+
+class TorchCase:
+    """The same layer in PyTorch: groups=C (then a 1x1 convolution), channels_last."""
+
+    def __init__(self, n, h, w, c, stride, filters, rng):
+        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+        self.x = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+        self.x.requires_grad_(True)
+        layers = [torch.nn.Conv2d(c, c, 3, stride=stride, padding=1, groups=c,
+                                  bias=filters is None)]
+        if filters:
+            layers.append(torch.nn.Conv2d(c, filters, 1))
+        self.net = torch.nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            self.gy = torch.ones_like(self.net(self.x))
+
+    def forward(self):
+        with torch.no_grad():
+            self.net(self.x)
+
+    def forward_backward(self):
+        self.x.grad = None
+        self.net.zero_grad(set_to_none=True)
+        self.net(self.x).backward(self.gy)
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(ours, peer, repeats, warmup=2):
+    """Interleaved A B A B: medians of our time, the peer's time and per-pair ratios."""
+    for _ in range(warmup):
+        ours()
+        if peer is not None:
+            peer()
+    mine, theirs, ratios = [], [], []
+    for _ in range(repeats):
+        a = _timed(ours)
+        mine.append(a)
+        if peer is not None:
+            b = _timed(peer)
+            theirs.append(b)
+            ratios.append(a / b)
+    median = statistics.median
+    return (median(mine), median(theirs) if theirs else None,
+            median(ratios) if ratios else None)
+
+
+def geomean(values):
+    return float(np.exp(np.mean(np.log(values)))) if values else None
+
+
+def run(quick=False, repeats=None):
+    repeats = repeats or (3 if quick else 9)
+    rng = np.random.default_rng(0)
+    rows, ratios = [], {key: [] for key in TARGETS}
+    for label, n, h, w, c, stride, filters in CASES:
+        if quick:
+            n = 2
+        ours = MinidlCase(n, h, w, c, stride, filters, rng)
+        peer = TorchCase(n, h, w, c, stride, filters, rng) if torch is not None else None
+        row = [label, n]
+        for mode in ("forward", "forward_backward"):
+            mine, theirs, ratio = measure(getattr(ours, mode),
+                                          getattr(peer, mode) if peer else None, repeats)
+            row += [mine, theirs, ratio]
+            key = f"{'sep' if filters else 'dw'} {mode.replace('_', '+')}"
+            if ratio is not None and key in ratios:
+                ratios[key].append(ratio)
+        rows.append(row)
+    return rows, {key: geomean(values) for key, values in ratios.items()}
+
+
+def _ms(t):
+    return "-" if t is None else f"{t * 1e3:.2f}"
+
+
+def _ratio(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def report(rows, summary, markdown=False):
+    header = ["case (k3, same)", "N", "fwd ms", "torch ms", "fwd ratio", "fwd+bwd ms",
+              "torch ms", "fwd+bwd ratio"]
+    lines = []
+    body = [[label, str(n), _ms(a), _ms(b), _ratio(r), _ms(c), _ms(d), _ratio(s)]
+            for label, n, a, b, r, c, d, s in rows]
+    if markdown:
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    else:
+        widths = [max(len(r[i]) for r in body + [header]) for i in range(len(header))]
+        for cells in [header] + body:
+            lines.append("  ".join(cell.rjust(width) for cell, width in zip(cells, widths)))
+    lines.append("")
+    for key, target in TARGETS.items():
+        value = summary.get(key)
+        if value is not None:
+            verdict = "meets" if value <= target else "MISSES"
+            lines.append(f"geomean {key} ratio to PyTorch: {value:.2f}x "
+                         f"({verdict} the <= {target}x target)")
+    if torch is None:
+        lines.append("PyTorch is not installed: minidl times only.")
+    else:
+        lines.append(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; "
+                     f"NumPy {np.__version__}; float32")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small batches, few repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed pairs per cell")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    rows, summary = run(quick=args.quick, repeats=args.repeats)
+    print(report(rows, summary, markdown=args.markdown))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Activation functions with Keras 3's names, defaults and formulas: Tensor in, Tensor out.
+
+=================  ==============================================================
+``relu``           ``max(x, 0)``; Keras's options ``negative_slope``, ``max_value``,
+                   ``threshold`` (see ``relu``)
+``relu6``          ``min(max(x, 0), 6)``
+``leaky_relu``     ``x`` if ``x > 0`` else ``negative_slope * x`` (slope 0.2)
+``elu``            ``x`` if ``x > 0`` else ``alpha (exp(x) - 1)`` (alpha 1.0)
+``selu``           ``1.0507009873554805 * elu(x, 1.6732632423543772)``
+``celu``           ``max(x, 0) + min(0, alpha (exp(x / alpha) - 1))``
+``sigmoid``        ``1 / (1 + exp(-x))``
+``hard_sigmoid``   ``relu6(x + 3) / 6``
+``hard_silu``      ``x * hard_sigmoid(x)`` (alias ``hard_swish``)
+``hard_tanh``      ``clip(x, -1, 1)``
+``tanh``           ``tanh(x)``
+``softmax``        ``exp(x) / sum(exp(x), axis)`` (axis -1)
+``log_softmax``    ``x - logsumexp(x, axis)`` (axis -1)
+``softplus``       ``log(1 + exp(x))``
+``log_sigmoid``    ``-softplus(-x)``
+``softsign``       ``x / (1 + |x|)``
+``silu``           ``x * sigmoid(x)`` (alias ``swish``)
+``gelu``           ``x * Phi(x)``, exact (``approximate=False``, the default) or the
+                   tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+``mish``           ``x * tanh(softplus(x))``
+``exponential``    ``exp(x)``
+``linear``         ``x``
+=================  ==============================================================
+
+``get(None)`` and ``get("linear")`` give ``linear``; ``serialize(fn)`` gives its name.
+
+>>> import minidl as mdl
+>>> mdl.activations.get("relu")(mdl.tensor([-1.0, 2.0])).numpy()
+array([0., 2.], dtype=float32)
+>>> mdl.activations.serialize(mdl.activations.get(None))
+'linear'
+"""
+import math
+
+import numpy
+
+from .autograd import Tensor, as_tensor
+from .identifiers import Family
+from .ops import activation as A, math as M, nn
+
+__all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "sigmoid", "hard_sigmoid",
+           "hard_silu", "hard_swish", "hard_tanh", "tanh", "softmax", "log_softmax",
+           "softplus", "log_sigmoid", "softsign", "silu", "swish", "gelu", "mish",
+           "exponential", "linear", "get", "serialize", "deserialize"]
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def _number(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)) or \
+            not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number")
+    return float(value)
+
+
+def _mask(condition, dtype):
+    return Tensor._wrap(condition.astype(dtype))
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit with Keras's options.
+
+    ``f(x) = min(x, max_value)`` for ``x > threshold`` (``x`` when ``max_value`` is None),
+    else ``negative_slope * (x - threshold)``.
+
+    Args:
+        x: Tensor or array.
+        negative_slope: slope below the threshold (0.0).
+        max_value: saturation value, or None.
+        threshold: values at or below it are "negative" (0.0).
+
+    Raises:
+        ValueError: for a negative ``negative_slope`` or ``max_value``.
+    """
+    x = as_tensor(x)
+    negative_slope = _number(negative_slope, "negative_slope")
+    threshold = _number(threshold, "threshold")
+    if negative_slope < 0:
+        raise ValueError(f"negative_slope={negative_slope!r} must be >= 0")
+    if max_value is not None and _number(max_value, "max_value") < 0:
+        raise ValueError(f"max_value={max_value!r} must be >= 0")
+    if negative_slope == 0 and max_value is None and threshold == 0:
+        return M.relu(x)
+    if negative_slope != 0 and max_value is None and threshold == 0:
+        return A.leaky_relu(x, negative_slope)
+    above = x.data > threshold
+    y = x * _mask(above, x.dtype)
+    if max_value is not None:
+        y = M.clip(y, None, float(max_value))
+    if negative_slope != 0:
+        y = y + negative_slope * (x - threshold) * _mask(~above, x.dtype)
+    return y
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return M.clip(as_tensor(x), 0.0, 6.0)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` if ``x > 0`` else ``negative_slope * x``."""
+    return A.leaky_relu(as_tensor(x), _number(negative_slope, "negative_slope"))
+
+
+def elu(x, alpha=1.0):
+    """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+    return A.elu(as_tensor(x), _number(alpha, "alpha"))
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with ``alpha = 1.67326324``, ``scale = 1.05070098``."""
+    return _SELU_SCALE * A.elu(as_tensor(x), _SELU_ALPHA)
+
+
+def celu(x, alpha=1.0):
+    """``max(x, 0) + min(0, alpha * (exp(x / alpha) - 1))``; ``alpha`` must be > 0."""
+    alpha = _number(alpha, "alpha")
+    if alpha <= 0:
+        raise ValueError(f"alpha={alpha!r} must be > 0")
+    return alpha * A.elu(as_tensor(x) * (1.0 / alpha), 1.0)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``."""
+    return M.sigmoid(as_tensor(x))
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6`` (Keras 3's piecewise-linear sigmoid)."""
+    return relu6(as_tensor(x) + 3.0) * (1.0 / 6.0)
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)``."""
+    x = as_tensor(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return M.clip(as_tensor(x), -1.0, 1.0)
+
+
+def tanh(x):
+    """The hyperbolic tangent."""
+    return M.tanh(as_tensor(x))
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x), axis)``, computed stably."""
+    return nn.softmax(as_tensor(x), axis)
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x, axis)``, computed stably."""
+    return nn.log_softmax(as_tensor(x), axis)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, stable for large ``|x|``."""
+    return A.softplus(as_tensor(x))
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``."""
+    return -A.softplus(-as_tensor(x))
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    x = as_tensor(x)
+    return x / (M.abs(x) + 1.0)
+
+
+def silu(x):
+    """``x * sigmoid(x)`` (Swish)."""
+    return A.silu(as_tensor(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit ``x * Phi(x)``.
+
+    ``approximate=False`` (default, as Keras 3): ``0.5 x (1 + erf(x / sqrt(2)))``;
+    ``approximate=True``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+    """
+    return A.gelu(as_tensor(x), approximate)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    x = as_tensor(x)
+    return x * M.tanh(A.softplus(x))
+
+
+def exponential(x):
+    """``exp(x)``."""
+    return M.exp(as_tensor(x))
+
+
+def linear(x):
+    """The identity: ``x`` itself."""
+    return as_tensor(x)
+
+
+_family = Family("activation", module="keras.activations")
+for _fn in (relu, relu6, leaky_relu, elu, selu, celu, sigmoid, hard_sigmoid, hard_silu,
+            hard_tanh, tanh, softmax, log_softmax, softplus, log_sigmoid, softsign, silu,
+            gelu, mish, exponential, linear):
+    _family.register(_fn)
+_family.register(silu, "swish")
+_family.register(hard_silu, "hard_swish")
+
+
+def get(identifier, custom_objects=None):
+    """An activation function from a name (``"relu"``), Keras's serialized function
+    ``{"class_name": "function", "config": "relu"}``, or a callable; None gives
+    ``linear``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if identifier is None:
+        return linear
+    return _family.get(identifier, custom_objects)
+
+
+def serialize(activation):
+    """The name of a built-in activation (``"linear"`` for None); other callables are
+    serialized with their ``get_config`` or by name."""
+    if activation is None:
+        return "linear"
+    return _family.serialize(activation)
+
+
+def deserialize(config, custom_objects=None):
+    return _family.deserialize(config, custom_objects)

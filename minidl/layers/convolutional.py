@@ -1,0 +1,265 @@
+"""Standard convolution layers ``Conv2D`` and ``Conv1D`` on a rank-generic ``BaseConv``
+(Keras 3's arguments, weights and configs; the maths is in ``minidl.ops.conv``).
+
+``output = activation(conv(inputs, kernel) + bias)`` with ``kernel`` of shape
+``(*kernel_size, in_channels, filters)`` and ``bias`` of shape ``(filters,)``.
+
+>>> import numpy as np, minidl as mdl
+>>> layer = mdl.layers.Conv2D(4, 3, padding="same")
+>>> layer(np.ones((2, 5, 5, 3))).shape, [w.shape for w in layer.weights]
+((2, 5, 5, 4), [(3, 3, 3, 4), (4,)])
+>>> mdl.layers.Conv1D(2, 3, strides=2).compute_output_shape((None, 9, 5))
+(None, 4, 2)
+"""
+from .. import activations, constraints, initializers, regularizers
+from ..ops import conv_utils
+from ..ops.conv import conv1d, conv2d
+from .base import Layer, _family
+from .core import check_unsupported, positive_int
+
+__all__ = ["BaseConv", "Conv1D", "Conv2D", "Convolution1D", "Convolution2D"]
+
+
+class BaseConv(Layer):
+    """A convolution over ``rank`` spatial axes; subclasses set ``rank`` and ``_op``.
+
+    Args:
+        filters: positive int, the number of output channels.
+        kernel_size: int or tuple of ``rank`` positive ints.
+        strides: int or tuple of ``rank`` positive ints.
+        padding: ``"valid"`` or ``"same"`` (case-insensitive; TensorFlow's "same" rule,
+            the extra pixel at the end).
+        data_format: ``"channels_last"``, ``"channels_first"`` or None (the configured
+            ``image_data_format()``).
+        dilation_rate: int or tuple of ``rank`` positive ints; a stride > 1 together with
+            a dilation > 1 is an error.
+        groups: must be 1 (grouped convolution is not supported).
+        activation: name or callable; None means linear.
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: ``"glorot_uniform"``, ``"zeros"`` by
+            default.
+        kernel_regularizer, bias_regularizer, activity_regularizer: or None.
+        kernel_constraint, bias_constraint: or None.
+        lora_rank, lora_alpha: accepted as Keras emits them, None only.
+        **kwargs: the common layer arguments (``name``, ``dtype``, ``input_shape``, ...).
+
+    Raises:
+        ValueError: naming the argument, for non-positive sizes, a bad ``padding`` or
+            ``data_format``, strides combined with dilation, ``groups != 1``; and at call
+            time for an input of the wrong rank, with a channel count other than the
+            built one, or too small for a "valid" kernel.
+    """
+
+    rank = None
+    _op = None
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha)
+        rank = self.rank
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = conv_utils.normalize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
+        self.padding = conv_utils.normalize_padding(padding)
+        self.data_format = conv_utils.normalize_data_format(data_format)
+        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
+        if groups != 1 or isinstance(groups, bool):
+            raise ValueError(f"groups={groups!r}: grouped convolution is not supported; "
+                             "groups must be 1")
+        self.groups = 1
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.input_channels = None
+
+    # -- shapes ----------------------------------------------------------------------
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _spatial_axes(self):
+        first = 1 if self.data_format == "channels_last" else 2
+        return tuple(range(first, first + self.rank))
+
+    def _check_input(self, shape):
+        """Rank and channel checks shared by build, call and compute_output_shape."""
+        shape = tuple(shape)
+        if len(shape) != self.rank + 2:
+            names = ("L",) if self.rank == 1 else ("H", "W")
+            layout = ("(N, " + ", ".join(names) + ", C)"
+                      if self.data_format == "channels_last"
+                      else "(N, C, " + ", ".join(names) + ")")
+            raise ValueError(f"{self.name} ({type(self).__name__}) expects a "
+                             f"{self.rank + 2}-D input {layout} ({self.data_format}), got "
+                             f"shape {shape}")
+        channels = shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"{self.name} ({type(self).__name__}): the channel axis of "
+                             f"the input must be known, got shape {shape}")
+        if self.input_channels is not None and channels != self.input_channels:
+            raise ValueError(f"{self.name} ({type(self).__name__}) was built for "
+                             f"{self.input_channels} input channels, got an input of "
+                             f"shape {shape} with {channels} ({self.data_format})")
+        return shape
+
+    def compute_output_shape(self, input_shape):
+        shape = list(self._check_input(input_shape))
+        for axis, k, s, d in zip(self._spatial_axes(), self.kernel_size, self.strides,
+                                 self.dilation_rate):
+            if shape[axis] is None:
+                continue
+            out = conv_utils.output_length(shape[axis], k, s, d, self.padding)
+            if shape[axis] <= 0 or out <= 0:
+                raise ValueError(f"{self.name} ({type(self).__name__}): input shape "
+                                 f"{tuple(input_shape)} is too small for kernel_size="
+                                 f"{self.kernel_size} with dilation_rate="
+                                 f"{self.dilation_rate} and padding={self.padding!r}")
+            shape[axis] = out
+        shape[self._channel_axis()] = self.filters
+        return tuple(shape)
+
+    # -- weights and computation -------------------------------------------------------
+    def build(self, input_shape):
+        shape = self._check_input(input_shape)
+        self.compute_output_shape(shape)
+        self.input_channels = shape[self._channel_axis()]
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_size + (self.input_channels, self.filters),
+            self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint)
+
+    def call(self, inputs):
+        self.compute_output_shape(inputs.shape)
+        y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
+                           padding=self.padding, dilation_rate=self.dilation_rate,
+                           data_format=self.data_format)
+        return self.activation(y)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        })
+        return config
+
+
+class Conv2D(BaseConv):
+    """2-D convolution layer: ``activation(conv2d(inputs, kernel) + bias)``.
+
+    Args: as ``BaseConv``, with ``kernel_size``, ``strides`` and ``dilation_rate`` an int
+    or a tuple of 2.
+
+    Weights:
+        ``kernel`` of shape ``(kh, kw, in_channels, filters)``, then ``bias``
+        ``(filters,)``.
+
+    Input shape:
+        ``(N, H, W, C)`` (channels_last) or ``(N, C, H, W)`` (channels_first).
+
+    Output shape:
+        ``(N, OH, OW, filters)`` or ``(N, filters, OH, OW)``; ``OH = ceil(H / sh)`` for
+        "same", ``floor((H - (kh - 1) dh - 1) / sh) + 1`` for "valid".
+
+    Example:
+        >>> import minidl as mdl
+        >>> mdl.layers.Conv2D(8, 3, strides=2, padding="same").compute_output_shape(
+        ...     (None, 7, 6, 3))
+        (None, 4, 3, 8)
+    """
+
+    rank = 2
+    _op = staticmethod(conv2d)
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         groups=groups, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
+
+
+class Conv1D(BaseConv):
+    """1-D convolution layer (temporal): ``activation(conv1d(inputs, kernel) + bias)``.
+
+    Args: as ``BaseConv``, with ``kernel_size``, ``strides`` and ``dilation_rate`` an int
+    or a tuple of 1. ``padding="causal"`` is not supported.
+
+    Weights:
+        ``kernel`` of shape ``(kernel_size, in_channels, filters)``, then ``bias``
+        ``(filters,)``.
+
+    Input shape:
+        ``(N, L, C)`` (channels_last) or ``(N, C, L)`` (channels_first).
+
+    Output shape:
+        ``(N, OL, filters)`` or ``(N, filters, OL)``.
+
+    Example:
+        >>> import minidl as mdl
+        >>> mdl.layers.Conv1D(4, 3, padding="same").compute_output_shape((2, 10, 3))
+        (2, 10, 4)
+    """
+
+    rank = 1
+    _op = staticmethod(conv1d)
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         groups=groups, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
+
+
+# Keras's aliases (also found by name: ``layers.get("Convolution2D")``)
+Convolution2D = Conv2D
+Convolution1D = Conv1D
+_family.register(Conv2D, "Convolution2D")
+_family.register(Conv1D, "Convolution1D")

@@ -1,0 +1,144 @@
+"""``Dense``: the fully connected layer, ``activation(x @ kernel + bias)`` on the last axis.
+
+>>> import numpy as np, minidl as mdl
+>>> layer = mdl.layers.Dense(2, kernel_initializer="ones", bias_initializer="ones")
+>>> layer(np.ones((3, 4))).numpy()
+array([[5., 5.],
+       [5., 5.],
+       [5., 5.]], dtype=float32)
+>>> [w.shape for w in layer.weights]
+[(4, 2), (2,)]
+"""
+import numbers
+
+from .. import activations, constraints, initializers, regularizers
+from ..ops.math import matmul
+from ..ops.shape import reshape
+from .base import Layer
+
+__all__ = ["Dense"]
+
+
+def positive_int(value, name):
+    """``value`` as a positive int (NumPy integers accepted); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive int")
+    return int(value)
+
+
+def check_unsupported(**options):
+    """Keras arguments minidl accepts only at their default (None)."""
+    for name, value in options.items():
+        if value is not None:
+            raise ValueError(f"{name}={value!r} is not supported; minidl accepts only "
+                             f"{name}=None")
+
+
+class Dense(Layer):
+    """Densely connected layer: ``output = activation(inputs @ kernel + bias)``.
+
+    Acts on the last axis of an input of any rank >= 2; the leading axes are kept.
+
+    Args:
+        units: positive int, the size of the output's last axis.
+        activation: name or callable; None means linear (no activation).
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: initializers (``"glorot_uniform"``,
+            ``"zeros"``); names, configs, instances or callables.
+        kernel_regularizer, bias_regularizer, activity_regularizer: regularizers or None.
+        kernel_constraint, bias_constraint: constraints or None.
+        lora_rank, lora_alpha, quantization_config: accepted as Keras emits them, None
+            only.
+        **kwargs: the common layer arguments (``name``, ``dtype``, ``input_shape``, ...).
+
+    Weights:
+        ``kernel`` of shape ``(input_dim, units)``, then ``bias`` of shape ``(units,)``.
+
+    Input shape:
+        ``(batch, ..., input_dim)``.
+
+    Output shape:
+        ``(batch, ..., units)``.
+
+    Raises:
+        ValueError: a non-positive ``units``; an input of rank < 2, with an unknown last
+            axis, or whose last axis differs from the one the layer was built for.
+
+    Example:
+        >>> import minidl as mdl
+        >>> mdl.layers.Dense(8, activation="relu").compute_output_shape((None, 5, 3))
+        (None, 5, 8)
+    """
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, quantization_config=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha,
+                          quantization_config=quantization_config)
+        self.units = positive_int(units, "units")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.input_dim = None
+
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"{self.name} (Dense) expects an input of rank >= 2 "
+                             f"(batch, ..., input_dim), got shape {shape}")
+        if shape[-1] is None:
+            raise ValueError(f"{self.name} (Dense): the last axis of the input must be "
+                             f"known, got shape {shape}")
+        if self.input_dim is not None and shape[-1] != self.input_dim:
+            raise ValueError(f"{self.name} (Dense) was built for inputs with last axis "
+                             f"{self.input_dim}, got shape {shape}")
+        return shape
+
+    def build(self, input_shape):
+        shape = self._check_input(input_shape)
+        self.input_dim = shape[-1]
+        self.kernel = self.add_weight("kernel", (self.input_dim, self.units),
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint)
+
+    def call(self, inputs):
+        self._check_input(inputs.shape)
+        if inputs.ndim == 2:
+            y = matmul(inputs, self.kernel)
+        else:  # one 2-D matmul (one BLAS call) over all leading axes
+            y = reshape(matmul(reshape(inputs, (-1, self.input_dim)), self.kernel),
+                        inputs.shape[:-1] + (self.units,))
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        shape = self._check_input(input_shape)
+        return shape[:-1] + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        })
+        return config

@@ -1,0 +1,64 @@
+"""RMSprop, as Keras 3."""
+from .base import Optimizer, _positive
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running root mean square of past gradients.
+
+    With slots ``v`` (velocity), ``a`` (average gradient, ``centered`` only) and ``m``
+    (``momentum > 0`` only), all zeros at first::
+
+        v = rho * v + (1 - rho) * g**2
+        a = rho * a + (1 - rho) * g                     # centered
+        denominator = v - a**2 + epsilon  if centered else  v + epsilon
+        increment = lr * g / sqrt(denominator)
+        m = momentum * m + increment; w -= m           # momentum > 0
+        w -= increment                                  # otherwise
+
+    Args:
+        learning_rate: float, schedule or callable (0.001).
+        rho: discount factor of the history (0.9).
+        momentum: (0.0).
+        epsilon: inside the square root (1e-7).
+        centered: normalize by the estimated variance instead of the second moment.
+        **kwargs: the common arguments of ``Optimizer``.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 centered=False, name="rmsprop", **kwargs):
+        super().__init__(learning_rate, name=name, **kwargs)
+        self.rho = _positive(rho, "rho", allow_zero=True, allow_none=False)
+        if self.rho > 1:
+            raise ValueError(f"rho={rho!r} must be in [0, 1]")
+        self.momentum = _positive(momentum, "momentum", allow_zero=True, allow_none=False)
+        self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
+        self.centered = bool(centered)
+        self.slot_names = ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + \
+            (("average_gradient",) if self.centered else ())
+
+    def update_step(self, gradient, weight, learning_rate):
+        xp, rho = weight.xp, self.rho
+        v = self._slot("velocity", weight)
+        v *= rho
+        v += (1 - rho) * (gradient * gradient)
+        if self.centered:
+            a = self._slot("average_gradient", weight)
+            a *= rho
+            a += (1 - rho) * gradient
+            denominator = v - a * a + self.epsilon
+        else:
+            denominator = v + self.epsilon
+        increment = (learning_rate * gradient) / xp.sqrt(denominator)
+        if self.momentum > 0:
+            m = self._slot("momentum", weight)
+            m *= self.momentum
+            m += increment
+            weight.data -= m
+        else:
+            weight.data -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}

@@ -1,0 +1,60 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum, as Keras 3."""
+from .base import Optimizer, _positive
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Gradient descent with momentum.
+
+    With ``m`` the momentum slot (zeros at first), ``lr`` the learning rate and ``g`` the
+    gradient:
+
+    - ``momentum == 0``: ``w -= lr * g``;
+    - otherwise ``m = momentum * m - lr * g``, then ``w += m``, or with
+      ``nesterov=True`` ``w += momentum * m - lr * g``.
+
+    Args:
+        learning_rate: float, schedule or callable (0.01).
+        momentum: in ``[0, 1]`` (0.0).
+        nesterov: use Nesterov momentum (False).
+        **kwargs: the common arguments of ``Optimizer`` (``clipnorm``, ``weight_decay``,
+            ...).
+
+    Raises:
+        ValueError: when ``momentum`` is outside ``[0, 1]``.
+
+    Example:
+        >>> import numpy as np, minidl as mdl
+        >>> w = mdl.Variable([1.0, 2.0])
+        >>> _ = mdl.optimizers.SGD(learning_rate=0.1).apply_gradients([(np.ones(2), w)])
+        >>> w.numpy()
+        array([0.9, 1.9], dtype=float32)
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD",
+                 **kwargs):
+        super().__init__(learning_rate, name=name, **kwargs)
+        self.momentum = _positive(momentum, "momentum", allow_zero=True,
+                                  allow_none=False)
+        if self.momentum > 1:
+            raise ValueError(f"momentum={momentum!r} must be a float in [0, 1]")
+        self.nesterov = bool(nesterov)
+        self.slot_names = ("momentum",) if self.momentum else ()
+
+    def update_step(self, gradient, weight, learning_rate):
+        w = weight.data
+        if not self.momentum:
+            w -= gradient * learning_rate
+            return
+        m = self._slot("momentum", weight)
+        m *= self.momentum
+        m -= gradient * learning_rate
+        if self.nesterov:
+            w += m * self.momentum - gradient * learning_rate
+        else:
+            w += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum,
+                "nesterov": self.nesterov}

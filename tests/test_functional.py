@@ -1,0 +1,441 @@
+"""The functional API: Input, symbolic wiring, Model(inputs, outputs), training, saving,
+configs and errors."""
+import json
+
+import numpy as np
+import pytest
+
+import minidl as mdl
+from minidl import layers
+from minidl.models import Functional, Model, load_model
+from minidl.models.symbolic import KerasTensor
+
+LOGITS = mdl.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def blobs(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centers = np.array([[2.0, 0.0, 0.0, 1.0], [0.0, 2.0, 0.0, -1.0], [0.0, 0.0, 2.0, 0.0]])
+    x = (centers[y] + 0.3 * rng.standard_normal((n, 4))).astype(np.float32)
+    return x, y
+
+
+def residual_model(dropout=0.2, name="residual", learning_rate=0.01):
+    """Dense -> BN -> ReLU, a residual Add, Dropout, Dense logits."""
+    inputs = mdl.Input(shape=(4,), name="features")
+    x = layers.Dense(8, name="stem")(inputs)
+    h = layers.Dense(8, use_bias=False, name="expand")(x)
+    h = layers.BatchNormalization(name="bn")(h)
+    h = layers.ReLU(6.0, name="relu6")(h)
+    x = layers.Add(name="add")([x, h])
+    x = layers.Dropout(dropout, name="drop")(x)
+    outputs = layers.Dense(3, name="logits")(x)
+    model = Model(inputs, outputs, name=name)
+    model.compile(optimizer=mdl.optimizers.Adam(learning_rate), loss=LOGITS,
+                  metrics=["accuracy"])
+    return model
+
+
+class Spy(layers.Layer):
+    """Records every build and call; its output shape comes from a formula."""
+
+    def __init__(self, units=2, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.builds, self.calls = [], 0
+
+    def build(self, input_shape):
+        self.builds.append(input_shape)
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units))
+
+    def call(self, inputs):
+        self.calls += 1
+        return inputs @ self.kernel
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+# -- symbolic tensors and wiring -------------------------------------------------------
+def test_input_is_a_symbolic_tensor():
+    x = mdl.Input(shape=(8, 8, 1), name="image")
+    assert isinstance(x, KerasTensor) and mdl.Input is mdl.models.Input
+    assert x.shape == (None, 8, 8, 1) and x.ndim == 4 and x.dtype == "float32"
+    assert x.name == "image" and x._keras_history.layer.name == "image"
+    assert mdl.Input(shape=(3,), batch_size=5, dtype="float64").shape == (5, 3)
+    assert mdl.Input(batch_shape=(2, None)).shape == (2, None)
+    assert mdl.Input(shape=(3,), dtype="int32").dtype == "int32"
+    y = layers.Conv2D(4, 3, strides=2, padding="same")(x)
+    assert isinstance(y, KerasTensor) and y.shape == (None, 4, 4, 4)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(), "needs shape="),
+    (dict(shape=8), "shape=8 must be a tuple"),
+    (dict(shape=(3, -1)), "non-negative ints"),
+    (dict(shape=(3,), batch_shape=(None, 3)), "not both"),
+    (dict(shape=(3,), sparse=True), "sparse=True is not supported"),
+    (dict(shape=(3,), batch_size=0), "batch_size=0"),
+])
+def test_input_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mdl.Input(**kwargs)
+
+
+def test_wiring_builds_layers_and_runs_no_data():
+    spy = Spy(3, name="spy")
+    inputs = mdl.Input(shape=(5,))
+    outputs = layers.Dense(2, name="head")(spy(inputs))
+    assert spy.builds == [(None, 5)] and spy.calls == 0 and spy.built
+    assert outputs.shape == (None, 2)
+    model = Model(inputs=inputs, outputs=outputs)
+    assert isinstance(model, Functional) and spy.calls == 0
+    assert [w.shape for w in model.weights] == [(5, 3), (3, 2), (2,)]
+    assert model(np.ones((4, 5), np.float32)).shape == (4, 2) and spy.calls == 1
+    assert model.compute_output_shape((None, 5)) == (None, 2) and spy.calls == 1
+
+
+def test_calling_the_model_equals_calling_its_layers():
+    model = residual_model()
+    x, _ = blobs(6)
+    get = model.get_layer
+    stem = get("stem")(x)
+    h = get("relu6")(get("bn")(get("expand")(stem), training=False))
+    expected = get("logits")(get("add")([stem, h]))
+    np.testing.assert_array_equal(model(x).numpy(), expected.numpy())
+    np.testing.assert_array_equal(model.predict(x), expected.numpy())
+
+
+def test_layers_and_weights_follow_keras_order():
+    x = mdl.Input(shape=(3,), name="in")
+    a = layers.Dense(4, name="a")(x)
+    b = layers.Dense(4, name="b")(x)
+    c = layers.Dense(4, name="c")(a)
+    model = Model(x, layers.Add(name="add")([c, b]))
+    # depth from the output, deepest first; ties in the order the walk from the
+    # outputs meets them (c before b)
+    assert [layer.name for layer in model.layers] == ["in", "a", "c", "b", "add"]
+    assert [w.path for w in model.weights] == ["a/kernel", "a/bias", "c/kernel", "c/bias",
+                                               "b/kernel", "b/bias"]
+    assert model.count_params() == 16 + 20 + 16
+    assert model.get_layer(index=-1).name == "add"
+
+
+def test_a_shared_layer_shares_its_weights_and_runs_once_per_call():
+    shared = Spy(2, name="shared")
+    left, right = mdl.Input(shape=(3,), name="left"), mdl.Input(shape=(3,), name="right")
+    out = layers.Add(name="add")([shared(left), shared(right)])
+    model = Model([left, right], out)
+    assert len(model.weights) == 1 and [l.name for l in model.layers].count("shared") == 1
+    xl, xr = np.ones((2, 3), np.float32), np.full((2, 3), 2.0, np.float32)
+    y = model([xl, xr])
+    assert shared.calls == 2
+    kernel = shared.kernel.numpy()
+    np.testing.assert_allclose(y.numpy(), xl @ kernel + xr @ kernel, rtol=1e-6)
+    y.sum().backward()  # both uses contribute to the one kernel's gradient
+    np.testing.assert_allclose(shared.kernel.grad, np.full((3, 2), 2 * 1.0 + 2 * 2.0))
+    clone = Functional.from_config(model.get_config(), custom_objects={"Spy": Spy})
+    assert len(clone.weights) == 1
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone([xl, xr]).numpy(), y.numpy())
+
+
+def test_training_flag_reaches_every_layer():
+    inputs = mdl.Input(shape=(50,))
+    outputs = layers.Dropout(0.5)(layers.Dense(50, kernel_initializer="identity")(inputs))
+    model = Model(inputs, outputs)
+    x = np.ones((2, 50), np.float32)
+    np.testing.assert_array_equal(model(x).numpy(), x)
+    np.testing.assert_array_equal(model(x, training=False).numpy(), x)
+    dropped = model(x, training=True).numpy()
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    always = Model(inputs, layers.Dropout(0.5)(inputs, training=True))
+    assert (always(x).numpy() == 0).any()  # a call wired with training=True keeps it
+
+
+# -- training, several inputs and outputs ----------------------------------------------
+def test_a_residual_model_trains():
+    x, y = blobs()
+    model = residual_model()
+    history = model.fit(x, y, batch_size=16, epochs=12, verbose=0, validation_split=0.25)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert history.history["val_accuracy"][-1] > 0.9
+    bn = model.get_layer("bn")
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)  # BN ran in training mode
+
+
+def test_several_inputs_and_outputs_fit_evaluate_and_predict():
+    x, y = blobs(64)
+    rng = np.random.default_rng(1)
+    extra = rng.standard_normal((64, 2)).astype(np.float32)
+    target = (x[:, :1] + extra[:, :1]).astype(np.float32)
+    a, b = mdl.Input(shape=(4,), name="a"), mdl.Input(shape=(2,), name="b")
+    h = layers.Add()([layers.Dense(16, name="ha")(a), layers.Dense(16, name="hb")(b)])
+    h = layers.ReLU()(h)
+    cls = layers.Dense(3, name="cls")(h)
+    reg = layers.Dense(1, name="reg")(h)
+    model = Model({"a": a, "b": b}, [cls, reg])
+    assert model.output_names == ["cls", "reg"] and model.input_names == ["a", "b"]
+    model.compile("adam", loss=[LOGITS, "mse"], metrics={"cls": ["accuracy"]})
+    history = model.fit({"a": x, "b": extra}, [y, target], batch_size=16, epochs=8,
+                        verbose=0)
+    assert list(history.history) == ["loss", "cls_accuracy"]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    pred = model.predict({"a": x, "b": extra}, batch_size=10)
+    assert [p.shape for p in pred] == [(64, 3), (64, 1)]
+    loss, accuracy = model.evaluate({"a": x, "b": extra}, {"cls": y, "reg": target},
+                                    verbose=0)
+    expected = LOGITS(mdl.tensor(y), mdl.tensor(pred[0])).numpy() + \
+        np.mean((pred[1] - target) ** 2)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    assert accuracy == pytest.approx(np.mean(pred[0].argmax(-1) == y))
+    # one loss for every output; a dict of losses by output name
+    model.compile("sgd", loss="mse")
+    assert np.isfinite(model.train_on_batch({"a": x, "b": extra},
+                                            [np.zeros((64, 3)), target]))
+    model.compile("sgd", loss={"reg": "mse"})
+    assert np.isfinite(model.test_on_batch({"a": x, "b": extra}, {"reg": target}))
+
+
+def test_several_outputs_name_their_metrics_and_check_targets():
+    x, y = blobs(32)
+    inputs = mdl.Input(shape=(4,))
+    first, second = layers.Dense(3, name="first")(inputs), layers.Dense(3, name="second")(
+        inputs)
+    model = Model(inputs, [first, second])
+    model.compile("adam", loss=LOGITS, metrics=["accuracy"])
+    logs = model.evaluate(x, [y, y], verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "first_accuracy", "second_accuracy"]
+    with pytest.raises(ValueError, match="2 outputs"):
+        model.evaluate(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"no target for output\(s\) \['second'\]"):
+        model.evaluate(x, {"first": y}, verbose=0)
+    with pytest.raises(ValueError, match="not outputs"):
+        model.compile("adam", loss={"third": "mse"})
+    with pytest.raises(ValueError, match="list of 1"):
+        model.compile("adam", loss=["mse"])
+
+
+# -- saving and configs ----------------------------------------------------------------
+def test_save_and_load_give_bitwise_equal_predictions(tmp_path):
+    x, y = blobs(64)
+    model = residual_model()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    model.save(tmp_path / "model.bin")
+    loaded = load_model(tmp_path / "model.bin")
+    assert isinstance(loaded, Functional) and loaded.name == "residual"
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+
+
+def test_resume_from_checkpoint_equals_training_straight_through(tmp_path):
+    x, y = blobs(64)
+
+    def run(epochs, initial_epoch=0, model=None):
+        model = model or residual_model(dropout=0.3)
+        model.fit(x, y, batch_size=16, epochs=epochs, initial_epoch=initial_epoch,
+                  verbose=0)
+        return model
+
+    mdl.random.seed(5)
+    mdl.layers.clear_session()
+    straight = run(4)
+    mdl.random.seed(5)
+    first = run(2)
+    first.save(tmp_path / "ckpt")
+    mdl.random.seed(999)  # the checkpoint restores the random state
+    resumed = run(4, initial_epoch=2, model=load_model(tmp_path / "ckpt"))
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_several_outputs_save_and_load(tmp_path):
+    a, b = mdl.Input(shape=(4,), name="a"), mdl.Input(shape=(4,), name="b")
+    h = layers.Add(name="sum")([layers.Dense(5, name="da")(a), layers.Dense(5, name="db")(b)])
+    model = Model([a, b], {"score": layers.Dense(1, name="score")(h),
+                           "probs": layers.Dense(3, activation="softmax", name="probs")(h)})
+    model.compile("adam", loss={"score": "mse", "probs": "sparse_categorical_crossentropy"})
+    x, y = blobs(16)
+    model.fit([x, 2 * x], {"score": x[:, :1], "probs": y}, epochs=1, verbose=0)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    out, back = model.predict([x, 2 * x]), loaded.predict([x, 2 * x])
+    assert sorted(out) == ["probs", "score"] and sorted(back) == sorted(out)
+    for key in out:
+        np.testing.assert_array_equal(back[key], out[key])
+    assert loaded.evaluate([x, 2 * x], {"score": x[:, :1], "probs": y}, verbose=0) == \
+        model.evaluate([x, 2 * x], {"score": x[:, :1], "probs": y}, verbose=0)
+
+
+def test_config_has_keras_functional_layout_and_round_trips():
+    model = residual_model()
+    config = model.get_config()
+    json.dumps(config)  # plain JSON
+    assert set(config) == {"name", "trainable", "layers", "input_layers", "output_layers"}
+    assert config["input_layers"] == ["features", 0, 0]
+    assert config["output_layers"] == ["logits", 0, 0]
+    by_name = {entry["name"]: entry for entry in config["layers"]}
+    assert by_name["features"]["class_name"] == "InputLayer"
+    assert by_name["features"]["config"]["batch_shape"] == [None, 4]
+    assert by_name["features"]["inbound_nodes"] == []
+    (node,) = by_name["add"]["inbound_nodes"]
+    assert [t["config"]["keras_history"] for t in node["args"][0]] == [["stem", 0, 0],
+                                                                      ["relu6", 0, 0]]
+    assert node["args"][0][0]["class_name"] == "__keras_tensor__"
+    clone = Functional.from_config(config)
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    x, _ = blobs(5)
+    np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
+    again = mdl.layers.deserialize(mdl.layers.serialize(model))
+    assert isinstance(again, Functional) and again.get_config() == config
+    assert isinstance(Model.from_config(config), Functional)
+
+
+def test_reads_a_keras_3_functional_config():
+    tensor = lambda name: {"class_name": "__keras_tensor__",  # noqa: E731
+                           "config": {"shape": [None, 4], "dtype": "float32",
+                                      "keras_history": [name, 0, 0]}}
+    dense = lambda name: {  # noqa: E731
+        "module": "keras.layers", "class_name": "Dense", "registered_name": None,
+        "config": {"name": name, "trainable": True, "units": 4, "activation": "relu",
+                   "use_bias": True,
+                   "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                             "config": {"name": "float32"}, "registered_name": None},
+                   "kernel_initializer": {"module": "keras.initializers",
+                                          "class_name": "GlorotUniform",
+                                          "config": {"seed": None},
+                                          "registered_name": None},
+                   "bias_initializer": {"module": "keras.initializers",
+                                        "class_name": "Zeros", "config": {},
+                                        "registered_name": None},
+                   "kernel_regularizer": None, "bias_regularizer": None,
+                   "kernel_constraint": None, "bias_constraint": None},
+        "build_config": {"input_shape": [None, 4]}}
+    config = {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "registered_name": "Functional",
+        "config": {
+            "name": "functional", "trainable": True,
+            "layers": [
+                {"module": "keras.layers", "class_name": "InputLayer",
+                 "registered_name": None, "name": "input_layer", "inbound_nodes": [],
+                 "config": {"batch_shape": [None, 4], "dtype": "float32",
+                            "sparse": False, "ragged": False, "name": "input_layer",
+                            "optional": False}},
+                {**dense("dense"), "name": "dense",
+                 "inbound_nodes": [{"args": [tensor("input_layer")], "kwargs": {}}]},
+                {**dense("dense_1"), "name": "dense_1",
+                 "inbound_nodes": [{"args": [tensor("dense")], "kwargs": {}}]},
+                {"module": "keras.layers", "class_name": "Add", "registered_name": None,
+                 "name": "add", "build_config": {"input_shape": [[None, 4], [None, 4]]},
+                 "config": {"name": "add", "trainable": True, "dtype": "float32"},
+                 "inbound_nodes": [{"args": [[tensor("dense"), tensor("dense_1")]],
+                                    "kwargs": {}}]},
+            ],
+            "input_layers": [["input_layer", 0, 0]],  # Keras 3.0-3.3 wrap one input
+            "output_layers": [["add", 0, 0]],
+        },
+    }
+    model = mdl.layers.deserialize(config)
+    assert isinstance(model, Functional) and model.built
+    assert [layer.name for layer in model.layers] == ["input_layer", "dense", "dense_1",
+                                                      "add"]
+    assert model(np.ones((2, 4), np.float32)).shape == (2, 4)
+    # Keras 2 (tf.keras) nodes: [[layer, node, tensor, kwargs], ...]
+    legacy = json.loads(json.dumps(config["config"]))
+    legacy["layers"][1]["inbound_nodes"] = [[["input_layer", 0, 0, {}]]]
+    legacy["layers"][3]["inbound_nodes"] = [[["dense", 0, 0, {}], ["dense_1", 0, 0, {}]]]
+    legacy["layers"][2]["inbound_nodes"] = [[["dense", 0, 0, {}]]]
+    assert Functional.from_config(legacy).compute_output_shape((None, 4)) == (None, 4)
+
+
+def test_a_model_inside_a_model():
+    inner_in = mdl.Input(shape=(4,), name="inner_in")
+    inner = Model(inner_in, layers.Dense(3, name="inner_dense")(inner_in), name="inner")
+    outer_in = mdl.Input(shape=(4,), name="outer_in")
+    out = layers.Add(name="twice")([inner(outer_in), inner(outer_in)])
+    outer = Model(outer_in, out, name="outer")
+    assert len(outer.weights) == 2
+    x, _ = blobs(3)
+    np.testing.assert_allclose(outer(x).numpy(), 2 * inner(x).numpy(), rtol=1e-6)
+    config = outer.get_config()
+    assert [n["args"][0]["config"]["keras_history"] for n in
+            config["layers"][1]["inbound_nodes"]] == [["outer_in", 0, 0]] * 2
+    assert config["layers"][2]["inbound_nodes"][0]["args"][0][1]["config"][
+        "keras_history"] == ["inner", 2, 0]  # Keras counts a model's own node first
+    clone = Functional.from_config(config)
+    clone.set_weights(outer.get_weights())
+    np.testing.assert_array_equal(clone(x).numpy(), outer(x).numpy())
+
+
+# -- summary ---------------------------------------------------------------------------
+def test_summary_shows_connections(capsys):
+    model = residual_model()
+    model.summary()
+    out = capsys.readouterr().out
+    assert 'Model: "residual"' in out and "Connected to" in out
+    lines = out.splitlines()
+    add_row = next(i for i, line in enumerate(lines) if line.startswith("add (Add)"))
+    assert "(None, 8)" in lines[add_row] and lines[add_row].endswith("stem[0][0]")
+    assert lines[add_row + 1].strip() == "relu6[0][0]"
+    assert any(line.startswith("features (InputLayer)") and line.endswith("-")
+               for line in lines)
+    total = model.count_params()
+    assert f"Total params: {total:,}" in out
+    assert f"Non-trainable params: {2 * 8}" in out  # BN's moving mean and variance
+
+
+# -- errors ----------------------------------------------------------------------------
+def test_bad_wiring_raises_clear_errors():
+    a, b = mdl.Input(shape=(3,), name="a"), mdl.Input(shape=(3,), name="b")
+    both = layers.Add()([a, b])
+    with pytest.raises(ValueError, match="graph disconnected.*'b'"):
+        Model(a, both)
+    with pytest.raises(TypeError, match="symbolic tensor.*ndarray"):
+        Model(np.ones((2, 3)), both)
+    with pytest.raises(TypeError, match=r"outputs\[1\]"):
+        Model([a, b], [both, "logits"])
+    hidden = layers.Dense(2)(a)
+    with pytest.raises(ValueError, match="minidl.Input"):
+        Model(hidden, layers.Dense(1)(hidden))
+    with pytest.raises(ValueError, match="given twice"):
+        Model([a, a], layers.Dense(1)(a))
+    with pytest.raises(ValueError, match="'twin' is used by 2 layers"):
+        Model(a, layers.Dense(1, name="twin")(layers.Dense(2, name="twin")(a)))
+    with pytest.raises(TypeError, match="mixed"):
+        layers.Add()([a, np.ones((1, 3))])
+    with pytest.raises(TypeError, match="layers.Add"):
+        a + b
+    with pytest.raises(TypeError, match="no values"):
+        np.asarray(a)
+    with pytest.raises(ValueError, match="shape"):
+        layers.Add()([a, mdl.Input(shape=(4,))])
+
+
+def test_calling_a_model_with_wrong_inputs_raises():
+    a, b = mdl.Input(shape=(3,), name="a"), mdl.Input(shape=(3,), name="b")
+    model = Model([a, b], layers.Add()([a, b]))
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"takes 2 inputs \['a', 'b'\]"):
+        model(x)
+    with pytest.raises(ValueError, match=r"missing \['b'\]"):
+        model({"a": x})
+    with pytest.raises(ValueError, match=r"input 'b' expects shape \(None, 3\)"):
+        model([x, np.ones((2, 4), np.float32)])
+    np.testing.assert_array_equal(model({"b": x, "a": 2 * x}).numpy(), 3 * x)
+
+
+def test_runs_on_every_backend(backend):
+    model = residual_model()
+    x, y = blobs(16)
+    assert model.backend.name == backend
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert model.predict(x).shape == (16, 3)
