@@ -11,14 +11,14 @@ never a dependency of minidl.
     python benchmarks/bench_depthwise.py --quick    # a few seconds: small batches
     python benchmarks/bench_depthwise.py --markdown # the table as Markdown
 """
+import argparse
+import datetime
 import os
+import sys
 
-# OpenBLAS threads spin ~0.1 s after each call and would steal the next contender's core
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+from timing import geomean, machine, measure  # noqa: E402  (sets OpenBLAS env first)
 
 import numpy as np  # noqa: E402
 
@@ -108,35 +108,6 @@ class TorchCase:
         self.net(self.x).backward(self.gy)
 
 
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def measure(ours, peer, repeats, warmup=2):
-    """Interleaved A B A B: medians of our time, the peer's time and per-pair ratios."""
-    for _ in range(warmup):
-        ours()
-        if peer is not None:
-            peer()
-    mine, theirs, ratios = [], [], []
-    for _ in range(repeats):
-        a = _timed(ours)
-        mine.append(a)
-        if peer is not None:
-            b = _timed(peer)
-            theirs.append(b)
-            ratios.append(a / b)
-    median = statistics.median
-    return (median(mine), median(theirs) if theirs else None,
-            median(ratios) if ratios else None)
-
-
-def geomean(values):
-    return float(np.exp(np.mean(np.log(values)))) if values else None
-
-
 def run(quick=False, repeats=None):
     repeats = repeats or (3 if quick else 9)
     rng = np.random.default_rng(0)
@@ -190,8 +161,9 @@ def report(rows, summary, markdown=False):
     if torch is None:
         lines.append("PyTorch is not installed: minidl times only.")
     else:
-        lines.append(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; "
-                     f"NumPy {np.__version__}; float32")
+        lines.append(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads, "
+                     "channels_last); float32")
+    lines.append(f"{machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}")
     return "\n".join(lines)
 
 

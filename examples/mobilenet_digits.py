@@ -24,20 +24,20 @@ from minidl import layers
 def separable_block(filters, strides=1):
     """Depthwise 3x3 -> BN -> ReLU6 -> pointwise 1x1 -> BN -> ReLU6 (MobileNet v1)."""
     return [layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False),
-            layers.BatchNormalization(), layers.ReLU(6.0),
+            layers.BatchNormalization(momentum=0.9), layers.ReLU(6.0),
             layers.Conv2D(filters, 1, use_bias=False),
-            layers.BatchNormalization(), layers.ReLU(6.0)]
+            layers.BatchNormalization(momentum=0.9), layers.ReLU(6.0)]
 
 
 def build_model(input_shape=(8, 8, 1), classes=10, width=32, backend=None):
     """The example's network; ``benchmarks/train_step.py`` times the same one."""
     return mdl.models.Sequential([
         layers.Conv2D(width, 3, padding="same", use_bias=False, input_shape=input_shape),
-        layers.BatchNormalization(), layers.ReLU(6.0),
+        layers.BatchNormalization(momentum=0.9), layers.ReLU(6.0),
         *separable_block(2 * width),
         *separable_block(4 * width, strides=2),
         layers.SeparableConv2D(4 * width, 3, padding="same", use_bias=False),
-        layers.BatchNormalization(), layers.ReLU(6.0),
+        layers.BatchNormalization(momentum=0.9), layers.ReLU(6.0),
         layers.GlobalAveragePooling2D(),
         layers.Dropout(0.2),
         layers.Dense(classes),
@@ -94,7 +94,7 @@ def plot_curves(history, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--data", default=None, help="folder with MNIST IDX files")

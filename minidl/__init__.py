@@ -1,19 +1,22 @@
-"""minidl: a small, exact, fast deep-learning framework on NumPy and CuPy."""
+"""minidl: a small, exact, fast deep-learning framework on NumPy and CuPy.
+
+``import minidl`` makes every submodule available (``minidl.layers``, ``minidl.models``,
+``minidl.functional``, ...).
+"""
 from . import config, random
 from .backend import get_backend, set_backend, use_backend
 from .autograd import (Tensor, tensor, Function, no_grad, enable_grad, is_grad_enabled,
                        grad)
-from . import functional, gradcheck
 from .variable import Variable
-from . import (initializers, regularizers, constraints, activations, layers,
-               optimizers)
-from . import callbacks, data, datasets, saving, models
-from . import losses, metrics
-from . import models
+from . import functional, gradcheck
+from . import (initializers, regularizers, constraints, activations, layers, optimizers,
+               losses, metrics, callbacks, data, datasets, saving, models)
 from .models import Input
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
-           "grad", "get_backend", "set_backend", "use_backend", "config", "random",
-           "functional", "gradcheck"]
+__all__ = ["Tensor", "tensor", "Function", "Variable", "Input", "no_grad", "enable_grad",
+           "is_grad_enabled", "grad", "get_backend", "set_backend", "use_backend",
+           "config", "random", "functional", "gradcheck", "initializers", "regularizers",
+           "constraints", "activations", "layers", "optimizers", "losses", "metrics",
+           "callbacks", "data", "datasets", "saving", "models"]

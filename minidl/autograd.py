@@ -351,7 +351,7 @@ class Function:
 
 
 def _to_tensors(values):
-    if all(type(v) is Tensor for v in values):
+    if all(isinstance(v, Tensor) for v in values):
         tensors = values
     else:
         like = next((v for v in values if isinstance(v, Tensor)), None)

@@ -61,7 +61,8 @@ def _float64_copies(inputs):
         if isinstance(data, (int, float, list)) or \
                 (hasattr(data, "dtype") and np.dtype(data.dtype).kind == "f"):
             backend = x.backend if isinstance(x, Tensor) else None
-            host = np.array(data.get() if hasattr(data, "get") else data, dtype=np.float64)
+            host = np.array(data.get() if hasattr(data, "get") else data, dtype=np.float64,
+                            order="C")  # a copy; perturbing it through a flat view
             copies.append(Tensor(host, requires_grad=True, backend=backend))
         else:
             copies.append(x)

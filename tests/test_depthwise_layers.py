@@ -291,6 +291,8 @@ def test_compute_output_shape_with_unknown_sizes():
     (lambda: DepthwiseConv2D(3, strides=0), ["strides=0"]),
     (lambda: DepthwiseConv2D(3, strides=(1, 2, 1)), ["strides=(1, 2, 1)"]),
     (lambda: DepthwiseConv2D(3, dilation_rate=-2), ["dilation_rate=-2"]),
+    (lambda: SeparableConv2D(2, 3, dilation_rate=(1, 2, 1)), ["dilation_rate=(1, 2, 1)"]),
+    (lambda: DepthwiseConv1D(3, dilation_rate=0), ["dilation_rate=0"]),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), ["depth_multiplier=0"]),
     (lambda: DepthwiseConv1D(3, depth_multiplier=-1), ["depth_multiplier=-1"]),
     (lambda: DepthwiseConv1D((3, 3)), ["kernel_size=(3, 3)"]),

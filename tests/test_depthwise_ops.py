@@ -10,7 +10,7 @@ import scipy.signal
 
 import minidl as mdl
 from minidl.gradcheck import check_double_grad, check_grad
-from minidl.ops import depthwise_kernels
+from minidl.ops import depthwise_blocks, depthwise_flat, depthwise_kernels
 from minidl.ops.conv_utils import padding_amounts
 
 F = mdl.functional
@@ -68,6 +68,7 @@ FACTORS = {
     "bias": [True, False],
     "batch": [1, 2],
     "channels": [1, 2, 3],
+    "activation": ["linear", "tanh", "relu", "sigmoid"],
 }
 
 
@@ -138,14 +139,16 @@ def make_inputs(case, rng):
     return x, kernel, bias
 
 
-def run_depthwise(case, x, kernel, bias):
-    """The op on channels_last arrays/tensors, through the requested data_format."""
+def run_depthwise(case, x, kernel, bias, activate=False):
+    """The op on channels_last arrays/tensors, through the requested data_format, then
+    (``activate``) the case's activation."""
     first = case["data_format"] == "channels_first"
     x_in = F.transpose(x, (0, 3, 1, 2)) if first else x
     y = F.depthwise_conv2d(x_in, kernel, strides=case["strides"], padding=case["padding"],
                            dilation_rate=case["dilation"], data_format=case["data_format"],
                            bias=bias)
-    return F.transpose(y, (0, 2, 3, 1)) if first else y
+    y = F.transpose(y, (0, 2, 3, 1)) if first else y
+    return mdl.activations.get(case["activation"])(y) if activate else y
 
 
 def test_pairwise_grid_covers_every_feasible_pair():
@@ -173,7 +176,7 @@ def test_forward_and_gradients_over_grid(case, rng):
     expected = reference_depthwise(x, kernel, strides, case["padding"], dilation, bias)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
     inputs = [x, kernel] + ([bias] if bias is not None else [])
-    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None),
+    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None, True),
                inputs, names=["x", "kernel", "bias"][:len(inputs)])
 
 
@@ -181,7 +184,7 @@ def test_forward_and_gradients_over_grid(case, rng):
 def test_gradients_scipy_method(case, rng):
     x, kernel, bias = make_inputs(case, rng)
     inputs = [x, kernel] + ([bias] if bias is not None else [])
-    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None),
+    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None, True),
                inputs, method="scipy")
 
 
@@ -334,11 +337,11 @@ def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng
     kernel, bias = rng.standard_normal((3, 3, 2, m)), rng.standard_normal(2 * m)
     geo = depthwise_kernels.Geometry(x.shape, kernel.shape, _pair(strides), (1, 1), padding)
     g = rng.standard_normal(geo.output_shape)
-    monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", 1 << 40)
+    monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", 1 << 40)
     y1 = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
     dx1, dw1 = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
-    monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", block_bytes)
-    assert len(depthwise_kernels._blocks(3, 9, 8 * 2 * m * 8, block_bytes)) > 1
+    monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block_bytes)
+    assert len(depthwise_blocks.blocks(np, 3, 9, 8 * 2 * m * 8)) > 1
     y2 = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
     dx2, dw2 = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
     np.testing.assert_allclose(y2, y1, atol=1e-13)
@@ -348,12 +351,17 @@ def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng
                                                        (1, 1), bias), atol=1e-12)
 
 
-FLAT_CASES = [  # stride 1 with OW == W: the flat path applies
-    dict(kernel=(3, 3), dilation=(1, 1), padding="same", size=(6, 5), m=1),
-    dict(kernel=(2, 5), dilation=(1, 1), padding="same", size=(4, 7), m=2),
-    dict(kernel=(3, 2), dilation=(2, 3), padding="same", size=(5, 4), m=1),
-    dict(kernel=(5, 5), dilation=(1, 2), padding="same", size=(2, 3), m=3),
-    dict(kernel=(3, 1), dilation=(2, 1), padding="valid", size=(7, 3), m=2),
+FLAT_CASES = [  # OW * sw >= W: the flat path (stride-phase planes when strided) applies
+    dict(kernel=(3, 3), strides=(1, 1), dilation=(1, 1), padding="same", size=(6, 5), m=1),
+    dict(kernel=(2, 5), strides=(1, 1), dilation=(1, 1), padding="same", size=(4, 7), m=2),
+    dict(kernel=(3, 2), strides=(1, 1), dilation=(2, 3), padding="same", size=(5, 4), m=1),
+    dict(kernel=(5, 5), strides=(1, 1), dilation=(1, 2), padding="same", size=(2, 3), m=3),
+    dict(kernel=(3, 1), strides=(1, 1), dilation=(2, 1), padding="valid", size=(7, 3), m=2),
+    dict(kernel=(3, 3), strides=(2, 2), dilation=(1, 1), padding="same", size=(7, 6), m=1),
+    dict(kernel=(2, 5), strides=(3, 2), dilation=(1, 1), padding="same", size=(8, 5), m=2),
+    dict(kernel=(5, 2), strides=(1, 3), dilation=(1, 1), padding="same", size=(3, 7), m=1),
+    dict(kernel=(1, 1), strides=(2, 2), dilation=(1, 1), padding="valid", size=(5, 7), m=2),
+    dict(kernel=(3, 1), strides=(2, 3), dilation=(1, 1), padding="valid", size=(7, 5), m=1),
 ]
 
 
@@ -364,64 +372,74 @@ def test_flat_path_equals_strided_path(args, tile, block, rng, monkeypatch):
     x = rng.standard_normal((3,) + args["size"] + (2,))
     kernel = rng.standard_normal(args["kernel"] + (2, args["m"]))
     bias = rng.standard_normal(2 * args["m"])
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, (1, 1), args["dilation"],
-                                     args["padding"])
+    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, args["strides"],
+                                     args["dilation"], args["padding"])
     assert geo.flat
     g = rng.standard_normal(geo.output_shape)
     results = {}
     for flat in (False, True):
         monkeypatch.setattr(depthwise_kernels, "FLAT_PATH", flat)
-        monkeypatch.setattr(depthwise_kernels, "TILE_ELEMENTS", tile)
-        monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", block)
+        monkeypatch.setattr(depthwise_flat, "TILE_ELEMENTS", tile)
+        monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block)
         y = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
         results[flat] = (y,) + depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
     for strided, flat in zip(results[False], results[True]):
         np.testing.assert_allclose(flat, strided, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(results[True][0], reference_depthwise(
-        x, kernel, (1, 1), args["padding"], args["dilation"], bias), atol=1e-12)
+        x, kernel, args["strides"], args["padding"], args["dilation"], bias), atol=1e-12)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_thread_count_does_not_change_results(threads, rng, monkeypatch):
     x = rng.standard_normal((5, 6, 7, 2))
     kernel = rng.standard_normal((3, 3, 2, 2))
-    expected_y = reference_depthwise(x, kernel, (2, 1), "same", (1, 1))
-    monkeypatch.setattr(depthwise_kernels, "NUM_THREADS", threads)
-    monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", 700)
-    for strides in ((2, 1), (1, 1)):
+    for strides in ((2, 1), (1, 1), (1, 2)):
         geo = depthwise_kernels.Geometry(x.shape, kernel.shape, strides, (1, 1), "same")
-        y = depthwise_kernels.depthwise_forward(np, x, kernel, None, geo)
-        g = np.ones(geo.output_shape)
-        dx, dw = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
-        monkeypatch.setattr(depthwise_kernels, "NUM_THREADS", 1)
-        monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", 1 << 40)
-        dx1, dw1 = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
-        monkeypatch.setattr(depthwise_kernels, "NUM_THREADS", threads)
-        monkeypatch.setattr(depthwise_kernels, "BLOCK_BYTES", 700)
-        np.testing.assert_allclose(dx, dx1, atol=1e-12)
-        np.testing.assert_allclose(dw, dw1, atol=1e-12)
-    np.testing.assert_allclose(depthwise_kernels.depthwise_forward(
-        np, x, kernel, None, depthwise_kernels.Geometry(x.shape, kernel.shape, (2, 1), (1, 1),
-                                                        "same")), expected_y, atol=1e-12)
+        g = rng.standard_normal(geo.output_shape)
+        results = []
+        for count, block in ((threads, 700), (1, 1 << 40)):
+            monkeypatch.setattr(depthwise_blocks, "NUM_THREADS", count)
+            monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block)
+            results.append((depthwise_kernels.depthwise_forward(np, x, kernel, None, geo),)
+                           + depthwise_kernels.depthwise_backward(np, x, kernel, g, geo))
+        for threaded, single in zip(*results):
+            np.testing.assert_allclose(threaded, single, atol=1e-12)
+        np.testing.assert_allclose(results[0][0], reference_depthwise(
+            x, kernel, strides, "same", (1, 1)), atol=1e-12)
 
 
-def test_non_finite_values_stay_where_they_belong():
+@pytest.mark.parametrize("strides", [1, 2])
+def test_non_finite_values_stay_where_they_belong(strides, rng):
     """An inf at a row's right edge must not reach the next row's left edge (the flat
-    path's wrapped, zero-weighted positions): non-finite data takes the strided path."""
-    x = np.ones((1, 4, 4, 1))
-    x[0, 1, 3, 0] = np.inf
-    kernel = np.ones((3, 3, 1, 1))
-    y = F.depthwise_conv2d(x, kernel, padding="same").numpy()[0, :, :, 0]
-    assert np.isinf(y[0:3, 2:4]).all()
-    assert np.isfinite(y[:, 0:2]).all() and np.isfinite(y[3]).all()
-    xt = mdl.tensor(np.ones((1, 4, 4, 1)), requires_grad=True)
-    out = F.depthwise_conv2d(xt, kernel, padding="same")
+    path's wrapped, zero-weighted positions): such blocks are redone on the strided path,
+    and the results equal the reference's, inf and nan included."""
+    x = rng.standard_normal((2, 6, 6, 2))
+    x[0, 2, 5, 0] = np.inf
+    x[1, 3, 0, 1] = -np.inf
+    kernel = rng.standard_normal((3, 3, 2, 1))
+    with np.errstate(invalid="ignore"):
+        expected = reference_depthwise(x, kernel, (strides, strides), "same", (1, 1))
+    y = F.depthwise_conv2d(x, kernel, strides=strides, padding="same").numpy()
+    np.testing.assert_array_equal(np.isfinite(y), np.isfinite(expected))
+    np.testing.assert_allclose(y[np.isfinite(y)], expected[np.isfinite(y)], atol=1e-12)
+    assert not np.isfinite(y).all()
+
+    xt = mdl.tensor(rng.standard_normal((1, 6, 6, 1)), requires_grad=True)
+    kt = np.ones((3, 3, 1, 1))
+    out = F.depthwise_conv2d(xt, kt, strides=strides, padding="same")
     g = np.ones(out.shape)
-    g[0, 2, 3, 0] = np.inf
+    g[0, -2, -1, 0] = np.inf
     out.backward(g)
-    dx = xt.grad[0, :, :, 0]
-    assert np.isinf(dx[1:4, 2:4]).all()
-    assert np.isfinite(dx[:, 0:2]).all() and np.isfinite(dx[0]).all()
+    # the adjoint by explicit loops: scatter g * w into a padded input gradient
+    (_, top, bottom), (_, left, right) = padding_amounts((6, 6), (3, 3), (strides,) * 2,
+                                                         (1, 1), "same")
+    dx = np.zeros((6 + top + bottom + 3, 6 + left + right + 3))
+    for r, c, i, j in itertools.product(range(g.shape[1]), range(g.shape[2]), range(3),
+                                        range(3)):
+        dx[r * strides + i, c * strides + j] += g[0, r, c, 0] * kt[i, j, 0, 0]
+    expected_dx = dx[top:top + 6, left:left + 6]
+    np.testing.assert_array_equal(np.isfinite(xt.grad[0, :, :, 0]), np.isfinite(expected_dx))
+    assert not np.isfinite(expected_dx).all()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

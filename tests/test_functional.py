@@ -144,6 +144,35 @@ def test_a_shared_layer_shares_its_weights_and_runs_once_per_call():
     np.testing.assert_array_equal(clone([xl, xr]).numpy(), y.numpy())
 
 
+class Halves(layers.Layer):
+    """Two outputs: the first and the second half of the last axis."""
+
+    def call(self, inputs):
+        n = inputs.shape[-1] // 2
+        return [inputs[..., :n], inputs[..., n:]]
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[-1] // 2
+        return [tuple(input_shape[:-1]) + (n,), tuple(input_shape[:-1]) + (n,)]
+
+
+def test_a_layer_with_several_outputs():
+    x = mdl.Input(shape=(6,), name="x")
+    left, right = Halves(name="halves")(x)
+    assert left.shape == right.shape == (None, 3)
+    assert right._keras_history.tensor_index == 1
+    model = Model(x, [layers.Add(name="add")([left, right]), right])
+    data = np.arange(12, dtype=np.float32).reshape(2, 6)
+    total, second = model(data)
+    np.testing.assert_array_equal(total.numpy(), data[:, :3] + data[:, 3:])
+    np.testing.assert_array_equal(second.numpy(), data[:, 3:])
+    config = model.get_config()
+    assert config["output_layers"] == [["add", 0, 0], ["halves", 0, 1]]
+    clone = Functional.from_config(config, custom_objects={"Halves": Halves})
+    np.testing.assert_array_equal(clone(data)[0].numpy(), total.numpy())
+    assert model.compute_output_shape((None, 6)) == [(None, 3), (None, 3)]
+
+
 def test_training_flag_reaches_every_layer():
     inputs = mdl.Input(shape=(50,))
     outputs = layers.Dropout(0.5)(layers.Dense(50, kernel_initializer="identity")(inputs))
@@ -258,7 +287,8 @@ def test_resume_from_checkpoint_equals_training_straight_through(tmp_path):
 
 def test_several_outputs_save_and_load(tmp_path):
     a, b = mdl.Input(shape=(4,), name="a"), mdl.Input(shape=(4,), name="b")
-    h = layers.Add(name="sum")([layers.Dense(5, name="da")(a), layers.Dense(5, name="db")(b)])
+    h = layers.Add(name="sum")([layers.Dense(5, name="da")(a),
+                                layers.Dense(5, name="db")(b)])
     model = Model([a, b], {"score": layers.Dense(1, name="score")(h),
                            "probs": layers.Dense(3, activation="softmax", name="probs")(h)})
     model.compile("adam", loss={"score": "mse", "probs": "sparse_categorical_crossentropy"})
@@ -272,6 +302,17 @@ def test_several_outputs_save_and_load(tmp_path):
         np.testing.assert_array_equal(back[key], out[key])
     assert loaded.evaluate([x, 2 * x], {"score": x[:, :1], "probs": y}, verbose=0) == \
         model.evaluate([x, 2 * x], {"score": x[:, :1], "probs": y}, verbose=0)
+
+
+def test_loading_a_user_layer_needs_custom_objects(tmp_path):
+    inputs = mdl.Input(shape=(3,))
+    model = Model(inputs, layers.Dense(2)(Spy(4)(inputs)))
+    model.save(tmp_path / "m")
+    with pytest.raises(ValueError, match="Spy"):
+        load_model(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", custom_objects={"Spy": Spy})
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
 def test_config_has_keras_functional_layout_and_round_trips():
@@ -300,6 +341,7 @@ def test_config_has_keras_functional_layout_and_round_trips():
 
 
 def test_reads_a_keras_3_functional_config():
+    """The layout Keras 3.15 writes for ``Model(x, Add()([Dense(x), Dense(Dense(x))]))``."""
     tensor = lambda name: {"class_name": "__keras_tensor__",  # noqa: E731
                            "config": {"shape": [None, 4], "dtype": "float32",
                                       "keras_history": [name, 0, 0]}}
@@ -311,13 +353,15 @@ def test_reads_a_keras_3_functional_config():
                              "config": {"name": "float32"}, "registered_name": None},
                    "kernel_initializer": {"module": "keras.initializers",
                                           "class_name": "GlorotUniform",
-                                          "config": {"seed": None},
+                                          "config": {"seed": None, "input_axes": None,
+                                                     "output_axes": None},
                                           "registered_name": None},
                    "bias_initializer": {"module": "keras.initializers",
                                         "class_name": "Zeros", "config": {},
                                         "registered_name": None},
                    "kernel_regularizer": None, "bias_regularizer": None,
-                   "kernel_constraint": None, "bias_constraint": None},
+                   "kernel_constraint": None, "bias_constraint": None,
+                   "quantization_config": None},
         "build_config": {"input_shape": [None, 4]}}
     config = {
         "module": "keras.src.models.functional", "class_name": "Functional",
@@ -333,15 +377,15 @@ def test_reads_a_keras_3_functional_config():
                 {**dense("dense"), "name": "dense",
                  "inbound_nodes": [{"args": [tensor("input_layer")], "kwargs": {}}]},
                 {**dense("dense_1"), "name": "dense_1",
-                 "inbound_nodes": [{"args": [tensor("dense")], "kwargs": {}}]},
+                 "inbound_nodes": [{"args": [tensor("dense")], "kwargs": {"mask": None}}]},
                 {"module": "keras.layers", "class_name": "Add", "registered_name": None,
                  "name": "add", "build_config": {"input_shape": [[None, 4], [None, 4]]},
                  "config": {"name": "add", "trainable": True, "dtype": "float32"},
                  "inbound_nodes": [{"args": [[tensor("dense"), tensor("dense_1")]],
                                     "kwargs": {}}]},
             ],
-            "input_layers": [["input_layer", 0, 0]],  # Keras 3.0-3.3 wrap one input
-            "output_layers": [["add", 0, 0]],
+            "input_layers": ["input_layer", 0, 0],
+            "output_layers": ["add", 0, 0],
         },
     }
     model = mdl.layers.deserialize(config)
@@ -349,6 +393,10 @@ def test_reads_a_keras_3_functional_config():
     assert [layer.name for layer in model.layers] == ["input_layer", "dense", "dense_1",
                                                       "add"]
     assert model(np.ones((2, 4), np.float32)).shape == (2, 4)
+    assert model.get_config()["output_layers"] == ["add", 0, 0]
+    older = json.loads(json.dumps(config["config"]))  # Keras 3.0-3.3 wrap one input
+    older["input_layers"], older["output_layers"] = [["input_layer", 0, 0]], [["add", 0, 0]]
+    assert isinstance(Functional.from_config(older).output, KerasTensor)
     # Keras 2 (tf.keras) nodes: [[layer, node, tensor, kwargs], ...]
     legacy = json.loads(json.dumps(config["config"]))
     legacy["layers"][1]["inbound_nodes"] = [[["input_layer", 0, 0, {}]]]
@@ -370,7 +418,9 @@ def test_a_model_inside_a_model():
     assert [n["args"][0]["config"]["keras_history"] for n in
             config["layers"][1]["inbound_nodes"]] == [["outer_in", 0, 0]] * 2
     assert config["layers"][2]["inbound_nodes"][0]["args"][0][1]["config"][
-        "keras_history"] == ["inner", 2, 0]  # Keras counts a model's own node first
+        "keras_history"] == ["inner", 1, 0]
+    last = Model(outer_in, inner(outer_in)).get_config()
+    assert last["output_layers"] == ["inner", 1, 0]  # Keras counts these from 1
     clone = Functional.from_config(config)
     clone.set_weights(outer.get_weights())
     np.testing.assert_array_equal(clone(x).numpy(), outer(x).numpy())

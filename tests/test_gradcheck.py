@@ -86,3 +86,9 @@ def test_bad_arguments():
         check_grad(lambda t: mdl.tensor(np.ones(1)), [np.array([1, 2])])
     with pytest.raises(TypeError, match="must return a Tensor"):
         check_grad(lambda t: 3.0, [np.ones(2)])
+
+
+def test_non_contiguous_inputs_are_perturbed_correctly():
+    x = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    report = check_grad(lambda t: (t * t).sum(), [x.T])
+    assert report.max_abs_error[0] < 1e-8

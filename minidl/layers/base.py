@@ -107,7 +107,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("minidl."):
+        if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_"):
             _family.register(cls)
         cls._call_has_training = "training" in inspect.signature(cls.call).parameters
         if "build" in cls.__dict__:

@@ -267,8 +267,7 @@ class Functional(OutputsMixin, Model):
                 raise ValueError(f"model {self.name!r} has its weights on "
                                  f"{self.backend.name} but got a {x.backend.name} tensor; "
                                  f"move one with .to({self.backend.name!r})")
-            if self.autocast and x.dtype.kind == "f" and spec.dtype.startswith("float") \
-                    and x.dtype.name != spec.dtype:
+            if self.autocast and x.dtype.name != spec.dtype:  # as the Input says
                 x = cast(x, spec.dtype)
             shape = tuple(x.shape)
             if len(shape) != len(spec.shape) or any(
@@ -319,20 +318,23 @@ class Functional(OutputsMixin, Model):
 
     # -- summary ------------------------------------------------------------------------
     def _node_index_map(self):
-        """``(id(layer), original node index) -> index among this model's nodes`` (a
-        nested functional model counts its own defining node first, as Keras does)."""
+        """``(id(layer), original node index) -> index among this model's nodes``."""
         index = {}
         for layer in self._operations:
-            kept = 1 if isinstance(layer, Functional) else 0
+            kept = 0
             for i, node in enumerate(inbound_nodes(layer)):
                 if id(node) in self._node_ids:
                     index[(id(layer), i)] = kept
                     kept += 1
         return index
 
-    def _history(self, tensor, index_map):
+    def _history(self, tensor, index_map, end=False):
+        """``[layer name, node index, tensor index]``; in ``input_layers`` and
+        ``output_layers`` (``end``) Keras counts a nested functional model's nodes from
+        1."""
         layer, node_index, tensor_index = tensor._keras_history
-        return [layer.name, index_map[(id(layer), node_index)], tensor_index]
+        offset = 1 if end and isinstance(layer, Functional) else 0
+        return [layer.name, index_map[(id(layer), node_index)] + offset, tensor_index]
 
     def _summary_rows(self):
         index_map = self._node_index_map()
@@ -373,10 +375,10 @@ class Functional(OutputsMixin, Model):
 
         def ends(struct):
             if isinstance(struct, dict):
-                return {k: self._history(v, index_map) for k, v in struct.items()}
+                return {k: self._history(v, index_map, end=True) for k, v in struct.items()}
             if isinstance(struct, list):
-                return [self._history(x, index_map) for x in struct]
-            return self._history(struct, index_map)
+                return [self._history(x, index_map, end=True) for x in struct]
+            return self._history(struct, index_map, end=True)
 
         return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
                 "input_layers": ends(self._inputs_struct),
@@ -410,11 +412,11 @@ class Functional(OutputsMixin, Model):
             created[name] = layer
             pending.extend((layer, node) for node in nodes)
 
-        def tensor(layer_name, node_index, tensor_index):
+        def tensor(layer_name, node_index, tensor_index, end=False):
             layer = created.get(layer_name)
             if layer is None:
                 raise ValueError(f"the config refers to an unknown layer {layer_name!r}")
-            if isinstance(layer, Functional):
+            if end and isinstance(layer, Functional):
                 node_index -= 1
             nodes = inbound_nodes(layer)
             if node_index >= len(nodes):
@@ -431,10 +433,13 @@ class Functional(OutputsMixin, Model):
         def replay(layer, node):
             if isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
                 args = [tensor(*item[:3]) for item in node]
-                kwargs = node[0][3] if node and len(node[0]) > 3 else {}
-                layer(args[0] if len(args) == 1 else args, **kwargs)
-                return
-            args, kwargs = revive(node.get("args", [])), dict(node.get("kwargs") or {})
+                args = [args[0] if len(args) == 1 else args]
+                kwargs = dict(node[0][3]) if node and len(node[0]) > 3 else {}
+            else:
+                args, kwargs = revive(node.get("args", [])), dict(node.get("kwargs") or {})
+            if kwargs.pop("mask", None) is not None:
+                raise ValueError(f"layer {layer.name!r} is called with a mask; minidl has "
+                                 "no masking")
             layer(*args, **kwargs)
 
         while pending:
@@ -454,7 +459,7 @@ class Functional(OutputsMixin, Model):
             if isinstance(value, dict):
                 return {k: ends(v) for k, v in value.items()}
             if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-                return tensor(*value)
+                return tensor(*value, end=True)
             if isinstance(value, list):
                 return [ends(v) for v in value]
             raise ValueError(f"bad input/output entry {value!r} in a functional config")

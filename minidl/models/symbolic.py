@@ -230,11 +230,6 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     return layer.output
 
 
-def _is_shape(value):
-    return isinstance(value, tuple) and all(n is None or isinstance(n, numbers.Integral)
-                                            for n in value)
-
-
 def symbolic_call(layer, inputs, training=None, **kwargs):
     """Record ``layer(inputs)`` on symbolic tensors; runs no data.
 
@@ -269,8 +264,8 @@ def symbolic_call(layer, inputs, training=None, **kwargs):
         raise TypeError(f"layer {layer.name!r} ({type(layer).__name__}) cannot be used on "
                         f"symbolic tensors: {err}; define its compute_output_shape") \
             from None
-    several = isinstance(out_shapes, list) or (isinstance(out_shapes, tuple) and
-                                               out_shapes and not _is_shape(out_shapes))
+    several = isinstance(out_shapes, (list, tuple)) and len(out_shapes) > 0 and all(
+        isinstance(s, (list, tuple)) for s in out_shapes)
     out_shapes = [tuple(s) for s in out_shapes] if several else [tuple(out_shapes)]
     dtype = layer.dtype
     outputs = [KerasTensor(s, dtype, name=layer.name) for s in out_shapes]

@@ -5,12 +5,15 @@ kernel ``(KH, KW, C, M)``, bias ``(C*M,)``, output ``(N, OH, OW, C*M)`` where ou
 ``c*M + m`` comes from input channel ``c`` and multiplier ``m``. With ``xpad`` the input
 zero-padded by TensorFlow's "same" rule (or not at all for "valid"):
 
-- forward  ``y[n, oh, ow, c*M+m] = sum_{i,j} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c] w[i, j, c, m] + b[c*M+m]``
-- bias     ``db[c*M+m] = sum_{n,oh,ow} g[n, oh, ow, c*M+m]``
-- kernel   ``dw[i, j, c, m] = sum_{n,oh,ow} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c] g[n, oh, ow, c*M+m]``
-  (a correlation of the input with ``g``: ``DepthwiseConvBackpropFilter``)
-- input    ``dxpad[n, oh*sh + i*dh, ow*sw + j*dw, c] += sum_m g[n, oh, ow, c*M+m] w[i, j, c, m]``,
-  cropped (a transposed depthwise convolution of ``g``: ``DepthwiseConvBackpropInput``).
+- forward: ``y[n, oh, ow, c*M+m] = sum_{i,j} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
+  w[i, j, c, m] + b[c*M+m]``
+- bias: ``db[c*M+m] = sum_{n,oh,ow} g[n, oh, ow, c*M+m]``
+- kernel: ``dw[i, j, c, m] = sum_{n,oh,ow} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
+  g[n, oh, ow, c*M+m]`` (a correlation of the input with ``g``:
+  ``DepthwiseConvBackpropFilter``)
+- input: ``dxpad[n, oh*sh + i*dh, ow*sw + j*dw, c] += sum_m g[n, oh, ow, c*M+m]
+  w[i, j, c, m]``, then cropped (a transposed depthwise convolution of ``g``:
+  ``DepthwiseConvBackpropInput``).
 
 An ordinary ``backward()`` runs the fused array kernel (both gradients in one pass over each
 cache block, nothing recorded). Under ``create_graph=True`` the gradients are the two
@@ -31,7 +34,8 @@ from .reduction import sum as _sum
 from .shape import reshape, transpose
 
 __all__ = ["depthwise_conv2d", "separable_conv2d", "depthwise_conv1d", "separable_conv1d",
-           "DepthwiseConv", "DepthwiseConvBackpropInput", "DepthwiseConvBackpropFilter"]
+           "DepthwiseConv", "DepthwiseConvBackpropInput", "DepthwiseConvBackpropFilter",
+           "Pointwise"]
 
 
 class DepthwiseConv(Function):
@@ -93,7 +97,8 @@ class DepthwiseConvBackpropInput(Function):
 
 class DepthwiseConvBackpropFilter(Function):
     """The kernel gradient as an op: ``dw = BackpropFilter(x, g)``, the correlation
-    ``dw[i, j, c, m] = sum_{n,oh,ow} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c] g[n, oh, ow, c*M+m]``.
+    ``dw[i, j, c, m] = sum_{n,oh,ow} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
+    g[n, oh, ow, c*M+m]``.
 
     Bilinear in ``(x, g)``: ``d/dx`` of ``<ggw, dw>`` is ``BackpropInput(g, ggw)`` and
     ``d/dg`` is ``DepthwiseConv(x, ggw)``.
@@ -115,6 +120,28 @@ class DepthwiseConvBackpropFilter(Function):
         return gx, gg
 
 
+class Pointwise(Function):
+    """The 1x1 convolution of separable convolution as one op: ``y = z @ kernel (+ bias)``
+    for ``z (P, K)``, ``kernel (K, F)``, ``bias (F,)``; the bias is added in place on the
+    fresh product. Backward: ``dz = g kernel^T``, ``dkernel = z^T g``, ``dbias = sum_p g``
+    (minidl ops, so they are differentiable again)."""
+
+    def forward(self, z, kernel, bias=None):
+        y = z @ kernel
+        if bias is not None:
+            self.xp.add(y, bias, out=y)
+        return y
+
+    def backward(self, gy):
+        z, kernel = self.inputs[:2]
+        need = self.needs_input_grad
+        gz = matmul(gy, transpose(kernel, (1, 0))) if need[0] else None
+        gk = matmul(transpose(z, (1, 0)), gy) if need[1] else None
+        if len(self.inputs) == 2:
+            return gz, gk
+        return gz, gk, (_sum(gy, axis=0) if need[2] else None)
+
+
 # -- argument checking ---------------------------------------------------------------------
 
 def _floating(t, name):
@@ -129,7 +156,7 @@ def _common_dtype(tensors):
 
 
 def _prepare(rank, x, kernel, bias, strides, padding, dilation_rate, data_format):
-    """Validate and normalize; returns tensors and arguments for the rank-2 channels_last op."""
+    """Validate and normalize: tensors and arguments for the rank-2 channels_last op."""
     x = as_tensor(x)
     kernel = as_tensor(kernel, x)
     bias = None if bias is None else as_tensor(bias, x)
@@ -217,10 +244,8 @@ def _separable(rank, x, depthwise_kernel, pointwise_kernel, strides, padding, di
     x, kernel, pointwise_kernel, *bias = _common_dtype(tensors)
     depthwise = DepthwiseConv(*params)(x, kernel)
     n, oh, ow, _ = depthwise.shape
-    y = matmul(reshape(depthwise, (n * oh * ow, units)), reshape(pointwise_kernel,
-                                                                 (units, filters)))
-    if bias:
-        y = y + bias[0]
+    y = Pointwise()(reshape(depthwise, (n * oh * ow, units)),
+                    reshape(pointwise_kernel, (units, filters)), *bias)
     return _finish(reshape(y, (n, oh, ow, filters)), rank, data_format)
 
 
