@@ -88,6 +88,8 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
         return M.relu(x)
     if negative_slope != 0 and max_value is None and threshold == 0:
         return A.leaky_relu(x, negative_slope)
+    if negative_slope == 0 and threshold == 0:  # ReLU6 and friends: one fused op
+        return M.clip(x, 0.0, float(max_value), strict=True)
     above = x.data > threshold
     y = x * _mask(above, x.dtype)
     if max_value is not None:
@@ -98,8 +100,8 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def relu6(x):
-    """``min(max(x, 0), 6)``."""
-    return M.clip(as_tensor(x), 0.0, 6.0)
+    """``min(max(x, 0), 6)``; the gradient is 1 strictly between 0 and 6."""
+    return M.clip(as_tensor(x), 0.0, 6.0, strict=True)
 
 
 def leaky_relu(x, negative_slope=0.2):

@@ -203,3 +203,29 @@ W4 = np.zeros((3, 3, 2, 4))
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+# taps x channels <= filters takes the gathered-columns route (a thin stem)
+THIN = [((3, 3), 1, 1, "same", 1, 9), ((2, 3), 2, 1, "same", 1, 8),
+        ((3, 3), 1, 2, "valid", 2, 18), ((3, 2), (2, 1), 1, "valid", 1, 6)]
+
+
+@pytest.mark.parametrize("kernel_size,strides,dilation,padding,channels,filters", THIN)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_thin_input_route(backend, rng, kernel_size, strides, dilation, padding, channels,
+                          filters, data_format):
+    x, w, b = _case_2d(rng, (6, 5), kernel_size, data_format, channels=channels,
+                       filters=filters)
+    kwargs = dict(strides=strides, padding=padding, dilation_rate=dilation,
+                  data_format=data_format)
+    y = F.conv2d(mdl.tensor(x), mdl.tensor(w), mdl.tensor(b), **kwargs)
+    strides2 = (strides,) * 2 if isinstance(strides, int) else strides
+    expected = reference_conv(x, w, b, strides2, padding, (dilation,) * 2, data_format)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    check_grad(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x[:1], w, b])
+    tensors = [mdl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    gy = rng.standard_normal(y.shape)
+    F.conv2d(*tensors, **kwargs).backward(gy)
+    taped = mdl.grad(F.conv2d(*tensors, **kwargs), tensors, [gy], create_graph=True)
+    for t, g in zip(tensors, taped):
+        np.testing.assert_allclose(t.grad, g.numpy(), rtol=1e-12, atol=1e-12)

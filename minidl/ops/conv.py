@@ -21,6 +21,12 @@ Backward, with ``g = dL/dy`` and ``G`` its rectangle for tap ``t``:
 - ``dL/dx[V] += G @ w[t].T`` (within one tap the view's elements are distinct, so the
   in-place add is exact).
 
+When the input is thin (taps x C <= F, e.g. a 3x3 stem on 1-3 channels), per-tap
+matmuls with an inner size of C waste BLAS; there the taps' views are gathered once into
+columns ``X (rows, T*C)`` (no larger than the output) and the forward is one matmul
+``X @ w.reshape(T*C, F)``, ``dL/dw = X.T @ g`` and ``dL/dX = g @ w.T`` scattered back per
+tap: the same formulas, grouped.
+
 Two routes compute these. The ordinary ``backward()`` runs them on arrays (one pass per
 tap, no tape). Under ``create_graph=True`` (recording on inside ``backward``) the same
 formulas are built from minidl ops (``getitem``, ``matmul``, a scatter-add, ``stack``),
@@ -88,12 +94,40 @@ class Conv(Function):
         result.sort(key=lambda item: not item[3])
         return result
 
+    def _columns(self, x, kernel, taps):
+        """The taps' views of ``x`` side by side: ``(N, *out, T, C)``, zero where a tap
+        falls in the padding."""
+        out = tuple(o for o, _, _ in self.amounts)
+        cols = self.xp.zeros((x.shape[0],) + out + (len(taps), x.shape[-1]), dtype=x.dtype)
+        for k, (_, out_index, in_index, _) in enumerate(taps):
+            cols[out_index + (k,)] = x[in_index]
+        return cols
+
+    def _thin(self, kernel):
+        taps = 1
+        for k in kernel.shape[:-2]:
+            taps *= k
+        return taps > 1 and taps * kernel.shape[-2] <= kernel.shape[-1]
+
+    def _tap_kernel(self, kernel, taps):
+        """``w`` rows in the order of ``taps``: ``(T * C, F)``."""
+        return self.xp.concatenate([kernel[tap] for tap, _, _, _ in taps])
+
     def forward(self, x, kernel, bias=None):
         xp = self.xp
         channels, filters = kernel.shape[-2], kernel.shape[-1]
         out_shape = (x.shape[0],) + tuple(o for o, _, _ in self.amounts) + (filters,)
         dtype = xp.result_type(x.dtype, kernel.dtype,
                                kernel.dtype if bias is None else bias.dtype)
+        if self._thin(kernel):
+            taps = self._taps(x.shape, kernel.shape)
+            cols = self._columns(x, kernel, taps)
+            self.save_for_backward(cols)
+            y = (cols.reshape(-1, len(taps) * channels) @ self._tap_kernel(kernel, taps))
+            y = y.reshape(out_shape).astype(dtype, copy=False)
+            if bias is not None:
+                y += bias
+            return y
         y = None
         for tap, out_index, in_index, full in self._taps(x.shape, kernel.shape):
             view = x[in_index]
@@ -123,7 +157,20 @@ class Conv(Function):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         gx = xp.zeros(x.shape, dtype=g.dtype) if need_x else None
         gw = xp.zeros(kernel.shape, dtype=g.dtype) if need_w else None
-        for tap, out_index, in_index, _ in self._taps(x.shape, kernel.shape):
+        taps = self._taps(x.shape, kernel.shape)
+        if self._saved:  # the thin route: columns saved by forward
+            (cols,) = self._saved
+            rows = g.reshape(-1, filters)
+            if need_w:
+                gw_rows = cols.reshape(-1, len(taps) * channels).T @ rows
+                for k, (tap, _, _, _) in enumerate(taps):
+                    gw[tap] = gw_rows[k * channels:(k + 1) * channels]
+            if need_x:
+                gcols = (rows @ self._tap_kernel(kernel, taps).T).reshape(cols.shape)
+                for k, (_, out_index, in_index, _) in enumerate(taps):
+                    gx[in_index] += gcols[out_index + (k,)]
+            taps = ()
+        for tap, out_index, in_index, _ in taps:
             g_rows = g[out_index].reshape(-1, filters)
             if need_x:
                 view = gx[in_index]

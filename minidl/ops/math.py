@@ -172,6 +172,26 @@ class Where(Function):
         return ga, gb
 
 
+class Clip(Function):
+    """``clip(x, lo, hi)``; dx = gy where x is inside the bounds, else 0."""
+
+    def __init__(self, a_min, a_max, strict=False):
+        self.a_min, self.a_max, self.strict = a_min, a_max, strict
+
+    def forward(self, x):
+        y = self.xp.clip(x, self.a_min, self.a_max)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = self.xp.ones(x.shape, dtype=bool)
+        if self.a_min is not None:
+            inside &= (x > self.a_min) if self.strict else (x >= self.a_min)
+        if self.a_max is not None:
+            inside &= (x < self.a_max) if self.strict else (x <= self.a_max)
+        return gy * _const(inside.astype(gy.dtype))
+
+
 class MatMul(Function):
     """Batched ``a @ b`` with NumPy's rules (1-D operands are promoted and squeezed)."""
 
@@ -294,17 +314,12 @@ def minimum(a, b):
     return where(a.data <= b.data, a, b)
 
 
-def clip(x, a_min=None, a_max=None):
-    """Clip to ``[a_min, a_max]``; the gradient passes where ``a_min <= x <= a_max``."""
+def clip(x, a_min=None, a_max=None, strict=False):
+    """Clip to ``[a_min, a_max]`` (constants; None for no bound). The gradient passes where
+    ``a_min <= x <= a_max``, or strictly inside with ``strict=True`` (ReLU6's rule)."""
     x = as_tensor(x)
-    inside = x.xp.ones(x.shape, dtype=bool)
-    if a_min is not None:
-        inside &= x.data >= (a_min.data if isinstance(a_min, Tensor) else a_min)
-    if a_max is not None:
-        inside &= x.data <= (a_max.data if isinstance(a_max, Tensor) else a_max)
-    clipped = x.xp.clip(x.data, a_min.data if isinstance(a_min, Tensor) else a_min,
-                        a_max.data if isinstance(a_max, Tensor) else a_max)
-    return where(inside, x, _const(clipped.astype(x.dtype, copy=False)))
+    bound = lambda v: v.data if isinstance(v, Tensor) else v  # noqa: E731
+    return Clip(bound(a_min), bound(a_max), strict)(x)
 
 
 def matmul(a, b):
