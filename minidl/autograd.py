@@ -79,6 +79,8 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, backend=None, name=None):
         if isinstance(data, Tensor):
             data = data.data
+        if data is None:  # NumPy would silently make it nan
+            raise ValueError("Tensor(data=None): data must be an array, a list or a scalar")
         if backend is None and not _backend._is_cupy_array(data):
             backend = _backend.get_backend()
         b = _backend.backend_of(data) if backend is None else _backend.resolve(backend)
@@ -409,7 +411,8 @@ def _seed_grad(y, g):
     g = as_tensor(g, y)
     if g.shape != y.shape:
         raise ValueError(f"grad of shape {g.shape} for an output of shape {y.shape}")
-    return g
+    # y's gradient has y's dtype (a float64 seed for a float32 leaf must not leak into .grad)
+    return g if g.dtype == y.dtype else g.astype(y.dtype)
 
 
 def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
@@ -417,7 +420,7 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
     otherwise return {id(input): (input, gradient Tensor)} for the requested inputs."""
     wanted = None if inputs is None else {id(x) for x in inputs}
     grads = {}      # id(tensor) -> (tensor, gradient Tensor); holds the tensor alive
-    heap, seen, counter = [], set(), itertools.count()
+    heap, seen, counter, seeds = [], set(), itertools.count(), []
 
     def push(f):
         if id(f) not in seen:
@@ -437,7 +440,9 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 raise ValueError("backward() on a tensor that does not require a gradient "
                                  "(no input had requires_grad=True, or it was made under "
                                  "no_grad())")
-            accumulate(y, _seed_grad(y, g))
+            seed = _seed_grad(y, g)
+            seeds.append(seed)
+            accumulate(y, seed)
             if y.creator is not None:
                 push(y.creator)
         while heap:
@@ -475,14 +480,19 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 f._release()
     if inputs is not None:
         return grads
+    # an array handed to a leaf must be its own: not the caller's seed, not another leaf's
+    taken = {id(g.data) for g in seeds}
     for x, g in grads.values():
         if x.creator is None:
-            if x._grad is None:
-                x._grad = g if create_graph else g.data
+            if x._grad is None and create_graph:
+                x._grad = g
+            elif x._grad is None:
+                x._grad = g.data.copy() if id(g.data) in taken else g.data
+                taken.add(id(x._grad))
             elif create_graph:
                 x._grad = x.grad_tensor + g
-            else:
-                x._grad = x.grad + g.data
+            else:  # asarray: NumPy turns the sum of two 0-d arrays into a scalar
+                x._grad = x.xp.asarray(x.grad + g.data)
     return None
 
 

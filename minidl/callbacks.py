@@ -54,6 +54,8 @@ class CallbackList:
     """Calls a hook on every callback in order."""
 
     def __init__(self, callbacks, model, params):
+        if isinstance(callbacks, Callback):  # one callback given without a list
+            callbacks = [callbacks]
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, Callback):

@@ -19,7 +19,7 @@ truncated or hostile file raises ``ValueError``.
 """
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -35,7 +35,12 @@ VERSION = 1
 def _atomic_savez(path, arrays):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".minidl-", suffix=".tmp", dir=directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path!r}: folder {directory!r} does not "
+                                "exist")
+    # not mkstemp: its files are 0600; created like open() does, the umask sets the mode
+    tmp = os.path.join(directory, f".minidl-{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -123,9 +128,10 @@ def _read(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no file at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise ValueError("not a zip archive of arrays")
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):  # a .npy file: an ndarray, no `with`
+            raise ValueError("not a zip archive of arrays")
+        with f:
             arrays = {name: f[name] for name in f.files}
         header = json.loads(str(arrays.pop("__minidl__")[()]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
@@ -200,8 +206,10 @@ def load_model(path, custom_objects=None, compile=True):
                 if key not in arrays:
                     raise ValueError(f"{path!r} is missing optimizer array {key}")
                 state.append(arrays[key])
-            model.optimizer.build(model.trainable_weights)
-            model.optimizer.set_state(state)
+            optimizer = model.optimizer
+            if len(state) != len(optimizer.variables):  # saved after a step: it has slots
+                optimizer.build(model.trainable_weights)
+            optimizer.set_state(state)
     if "rng_state" in arrays:
         _restore_rng(arrays["rng_state"])
     return model

@@ -53,6 +53,19 @@ def test_grad_is_an_array_of_the_input_shape_and_dtype():
     assert x.grad.shape == (2, 3) and x.grad.dtype == np.float32
 
 
+def test_grad_keeps_dtype_and_array_type_for_seeds_and_0d_accumulation():
+    # a float64 seed on a float32 leaf, and a 0-d gradient accumulated twice (NumPy turns
+    # the sum of two 0-d arrays into a scalar), both once broke "grad is an ndarray of x's
+    # shape and dtype"
+    x = mdl.tensor(np.ones(2, np.float32), requires_grad=True)
+    x.backward(np.ones(2, np.float64))
+    assert x.grad.dtype == np.float32
+    s = mdl.tensor(2.0, requires_grad=True)
+    (s * 3).backward()
+    (s * 3).backward()
+    assert isinstance(s.grad, np.ndarray) and s.grad.shape == () and s.grad == 6.0
+
+
 def test_broadcast_gradient_is_reduced_to_input_shape():
     b = mdl.tensor(np.zeros((1, 3)), requires_grad=True)
     x = mdl.tensor(np.ones((4, 2, 3)))
@@ -180,6 +193,11 @@ def test_integer_and_bool_tensors_never_require_grad():
     assert mask.dtype == bool and not mask.requires_grad
     i = mdl.tensor(np.array([1, 2])) * x
     assert i.requires_grad
+
+
+def test_tensor_of_none_is_an_error_not_nan():
+    with pytest.raises(ValueError, match="data=None"):
+        mdl.tensor(None)
 
 
 def test_detach_cuts_the_tape():
@@ -317,3 +335,14 @@ def test_comparisons_return_bool_tensors():
     t = mdl.tensor(np.array([1.0, 2.0]))
     assert (t == 1.0).numpy().tolist() == [True, False]
     assert (t >= mdl.tensor(np.array([2.0, 2.0]))).numpy().tolist() == [False, True]
+
+
+def test_leaf_gradients_never_share_arrays():
+    a = mdl.tensor(np.ones(3), requires_grad=True)
+    b = mdl.tensor(np.ones(3), requires_grad=True)
+    seed = np.array([1.0, 2.0, 3.0])
+    (a + b).backward(seed)
+    assert a.grad is not b.grad and a.grad is not seed and b.grad is not seed
+    a.grad[0] = 99.0
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(seed, [1.0, 2.0, 3.0])

@@ -117,8 +117,16 @@ def test_nan_loss_stops_with_epoch_and_step():
     x, y = blobs(32)
     x[20] = np.nan
     model = small_model()
+    model.build((None, 4))
+    before = model.get_weights()
     with pytest.raises(FloatingPointError, match="epoch 1, step 3"):
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    fresh = small_model()
+    fresh.build((None, 4))
+    fresh.set_weights(before)
+    fresh.fit(x[:16], y[:16], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), fresh.get_weights()):  # the bad step changed nothing
+        np.testing.assert_array_equal(a, b)
 
 
 def test_fit_on_a_generator():
@@ -132,6 +140,36 @@ def test_fit_on_a_generator():
     model = small_model()
     history = model.fit(batches(), steps_per_epoch=3, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_a_generator_that_runs_out_stops_instead_of_repeating_old_logs():
+    x, y = blobs(32)
+
+    def once():
+        for s in range(0, 32, 16):
+            yield x[s:s + 16], y[s:s + 16]
+
+    with pytest.warns(UserWarning, match="ran out of data at epoch 2"):
+        history = small_model().fit(once(), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 1
+    with pytest.raises(ValueError, match="no batches"):
+        small_model().fit(iter([]), epochs=1, verbose=0)
+
+
+def test_a_single_callback_needs_no_list():
+    x, y = blobs(16)
+    seen = []
+    cb = mdl.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    model = small_model()
+    model.fit(x, y, epochs=2, callbacks=cb, verbose=0)
+    model.evaluate(x, y, callbacks=cb, verbose=0)
+    assert seen == [0, 1]
+
+
+def test_validation_data_must_be_a_pair():
+    x, y = blobs(16)
+    with pytest.raises(ValueError, match="validation_data must be a pair"):
+        small_model().fit(x, y, validation_data=x, verbose=0)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -295,6 +333,32 @@ def test_malformed_files_raise_clear_errors(tmp_path, damage):
         path.write_bytes(buf.getvalue())
     with pytest.raises(ValueError):
         load_model(path)
+
+
+def test_loading_a_plain_npy_file_is_a_clear_error(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones(3))
+    with pytest.raises(ValueError, match="not a readable minidl file"):
+        load_model(tmp_path / "a.npy")
+
+
+def test_a_compiled_model_saved_before_training_loads(tmp_path):
+    model = small_model()
+    model.build((None, 4))
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.optimizer.iterations == 0
+    x, y = blobs(16)
+    loaded.fit(x, y, epochs=1, verbose=0)
+
+
+def test_saved_files_get_the_usual_permissions_not_0600(tmp_path):
+    model, _, _ = trained()
+    model.save(tmp_path / "m")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(tmp_path / "m").st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model.save(tmp_path / "missing" / "m")
 
 
 def test_loading_needs_custom_objects_for_user_layers(tmp_path):

@@ -236,3 +236,9 @@ def test_cast_gradient_comes_back_in_the_input_dtype():
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_power_zero_has_zero_gradient_at_zero():
+    x = mdl.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])

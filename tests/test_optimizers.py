@@ -223,6 +223,10 @@ def test_none_gradients_skipped_and_errors():
         optimizer.step([a])                           # a.grad is None
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         optimizer.apply_gradients([(np.ones(3), a)])
+    with pytest.raises(ValueError, match="Variables as weights, got a ndarray"):
+        optimizer.apply_gradients([(np.ones(2), np.ones(2))])
+    optimizer.apply_gradients([([2.0, 2.0], b)])     # a list gradient is an array
+    np.testing.assert_array_equal(b.numpy(), [-0.5, -0.5])
 
 
 def test_learning_rate_schedules_and_callables():

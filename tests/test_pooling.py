@@ -252,3 +252,17 @@ def test_pooling_layer_input_too_small():
     # "same" padding always has an output
     assert layers.MaxPooling2D(3, padding="same")(np.ones((1, 2, 5, 1))).shape == \
         (1, 1, 2, 1)
+
+
+def test_pool_and_conv_layers_share_one_output_size_rule():
+    # conv_utils.output_shape: one rule and one message for Conv2D, DepthwiseConv2D and
+    # the pooling layers (unknown sizes stay None)
+    shape = (None, 3, None, 2)
+    assert layers.MaxPooling2D(3).compute_output_shape(shape) == (None, 1, None, 2)
+    assert layers.Conv2D(4, 3).compute_output_shape(shape) == (None, 1, None, 4)
+    assert layers.DepthwiseConv2D(3).compute_output_shape(shape) == (None, 1, None, 2)
+    for layer, name in [(layers.MaxPooling2D(4), "pool_size"), (layers.Conv2D(4, 4),
+                        "kernel_size"), (layers.DepthwiseConv2D(4), "kernel_size")]:
+        with pytest.raises(ValueError, match=rf"\({type(layer).__name__}\): input shape "
+                                             rf".* too small for {name}=\(4, 4\)"):
+            layer.compute_output_shape(shape)

@@ -12,15 +12,15 @@
 (None, 4, 2)
 """
 from .. import activations, constraints, initializers, regularizers
-from ..ops import conv_utils
 from ..ops.conv import conv1d, conv2d
-from .base import Layer, _family
+from .base import _family
+from .conv_geometry import ConvGeometry
 from .core import check_unsupported, positive_int
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Convolution1D", "Convolution2D"]
 
 
-class BaseConv(Layer):
+class BaseConv(ConvGeometry):
     """A convolution over ``rank`` spatial axes; subclasses set ``rank`` and ``_op``.
 
     Args:
@@ -50,7 +50,6 @@ class BaseConv(Layer):
             built one, or too small for a "valid" kernel.
     """
 
-    rank = None
     _op = None
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
@@ -61,14 +60,8 @@ class BaseConv(Layer):
                  lora_alpha=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha)
-        rank = self.rank
         self.filters = positive_int(filters, "filters")
-        self.kernel_size = conv_utils.normalize_tuple(kernel_size, rank, "kernel_size")
-        self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
-        self.padding = conv_utils.normalize_padding(padding)
-        self.data_format = conv_utils.normalize_data_format(data_format)
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
-        conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
+        self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         if groups != 1 or isinstance(groups, bool):
             raise ValueError(f"groups={groups!r}: grouped convolution is not supported; "
                              "groups must be 1")
@@ -81,58 +74,16 @@ class BaseConv(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.input_channels = None
-
-    # -- shapes ----------------------------------------------------------------------
-    def _channel_axis(self):
-        return -1 if self.data_format == "channels_last" else 1
-
-    def _spatial_axes(self):
-        first = 1 if self.data_format == "channels_last" else 2
-        return tuple(range(first, first + self.rank))
-
-    def _check_input(self, shape):
-        """Rank and channel checks shared by build, call and compute_output_shape."""
-        shape = tuple(shape)
-        if len(shape) != self.rank + 2:
-            names = ("L",) if self.rank == 1 else ("H", "W")
-            layout = ("(N, " + ", ".join(names) + ", C)"
-                      if self.data_format == "channels_last"
-                      else "(N, C, " + ", ".join(names) + ")")
-            raise ValueError(f"{self.name} ({type(self).__name__}) expects a "
-                             f"{self.rank + 2}-D input {layout} ({self.data_format}), got "
-                             f"shape {shape}")
-        channels = shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(f"{self.name} ({type(self).__name__}): the channel axis of "
-                             f"the input must be known, got shape {shape}")
-        if self.input_channels is not None and channels != self.input_channels:
-            raise ValueError(f"{self.name} ({type(self).__name__}) was built for "
-                             f"{self.input_channels} input channels, got an input of "
-                             f"shape {shape} with {channels} ({self.data_format})")
-        return shape
 
     def compute_output_shape(self, input_shape):
-        shape = list(self._check_input(input_shape))
-        for axis, k, s, d in zip(self._spatial_axes(), self.kernel_size, self.strides,
-                                 self.dilation_rate):
-            if shape[axis] is None:
-                continue
-            out = conv_utils.output_length(shape[axis], k, s, d, self.padding)
-            if shape[axis] <= 0 or out <= 0:
-                raise ValueError(f"{self.name} ({type(self).__name__}): input shape "
-                                 f"{tuple(input_shape)} is too small for kernel_size="
-                                 f"{self.kernel_size} with dilation_rate="
-                                 f"{self.dilation_rate} and padding={self.padding!r}")
-            shape[axis] = out
+        shape = self._output_shape(input_shape)
         shape[self._channel_axis()] = self.filters
         return tuple(shape)
 
     # -- weights and computation -------------------------------------------------------
     def build(self, input_shape):
-        shape = self._check_input(input_shape)
-        self.compute_output_shape(shape)
-        self.input_channels = shape[self._channel_axis()]
+        self._output_shape(input_shape)
+        self.input_channels = input_shape[self._channel_axis()]
         self.kernel = self.add_weight(
             "kernel", self.kernel_size + (self.input_channels, self.filters),
             self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint)

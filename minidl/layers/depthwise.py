@@ -21,33 +21,24 @@ and 2-D classes only set the rank and Keras's defaults.
 ((2, 4, 4), [(3, 3, 1), (1, 3, 4), (4,)])
 """
 from .. import activations, constraints, initializers, regularizers
-from ..ops import conv_utils
 from ..ops.depthwise import (depthwise_conv1d, depthwise_conv2d, separable_conv1d,
                              separable_conv2d)
-from .base import Layer
+from .conv_geometry import ConvGeometry
 from .core import positive_int
 
 __all__ = ["BaseDepthwiseConv", "BaseSeparableConv", "DepthwiseConv2D", "DepthwiseConv1D",
            "SeparableConv2D", "SeparableConv1D"]
 
 
-class _DepthwiseArguments(Layer):
+class _DepthwiseArguments(ConvGeometry):
     """What depthwise and separable layers share: argument normalization, the depthwise
     kernel, input checks and the spatial output size. Subclasses set ``rank``."""
-
-    rank = None
 
     def _set_arguments(self, kernel_size, strides, padding, data_format, dilation_rate,
                        depth_multiplier, activation, use_bias, depthwise_initializer,
                        bias_initializer, depthwise_regularizer, bias_regularizer,
                        depthwise_constraint, bias_constraint):
-        rank = self.rank
-        self.kernel_size = conv_utils.normalize_tuple(kernel_size, rank, "kernel_size")
-        self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
-        self.padding = conv_utils.normalize_padding(padding)
-        self.data_format = conv_utils.normalize_data_format(data_format)
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
-        conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
+        self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -57,47 +48,6 @@ class _DepthwiseArguments(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.depthwise_constraint = constraints.get(depthwise_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.input_channels = None
-
-    def _channel_axis(self):
-        return -1 if self.data_format == "channels_last" else 1
-
-    def _spatial_axes(self):
-        first = 1 if self.data_format == "channels_last" else 2
-        return tuple(range(first, first + self.rank))
-
-    def _check_input(self, shape):
-        """Rank, channel count and "valid" output size; returns the output shape with the
-        channel axis left as the input's."""
-        shape = tuple(shape)
-        where = f"{self.name} ({type(self).__name__})"
-        if len(shape) != self.rank + 2:
-            names = ("L",) if self.rank == 1 else ("H", "W")
-            layout = ("(N, " + ", ".join(names) + ", C)" if self.data_format ==
-                      "channels_last" else "(N, C, " + ", ".join(names) + ")")
-            raise ValueError(f"{where} expects a {self.rank + 2}-D input {layout} "
-                             f"({self.data_format}), got shape {shape}")
-        channels = shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(f"{where}: the channel axis of the input must be known, got "
-                             f"shape {shape}")
-        if self.input_channels is not None and channels != self.input_channels:
-            raise ValueError(f"{where} was built for {self.input_channels} input channels, "
-                             f"got an input of shape {shape} with {channels} "
-                             f"({self.data_format})")
-        out = list(shape)
-        for axis, k, s, d in zip(self._spatial_axes(), self.kernel_size, self.strides,
-                                 self.dilation_rate):
-            if shape[axis] is None:
-                continue
-            length = conv_utils.output_length(shape[axis], k, s, d, self.padding)
-            if shape[axis] <= 0 or length <= 0:
-                raise ValueError(f"{where}: input shape {shape} is too small for "
-                                 f"kernel_size={self.kernel_size} with dilation_rate="
-                                 f"{self.dilation_rate} and padding={self.padding!r} (the "
-                                 "output would be empty)")
-            out[axis] = length
-        return out
 
     def _add_depthwise_kernel(self, name):
         return self.add_weight(
@@ -170,19 +120,19 @@ class BaseDepthwiseConv(_DepthwiseArguments):
         return self.kernel
 
     def compute_output_shape(self, input_shape):
-        out = self._check_input(input_shape)
+        out = self._output_shape(input_shape)
         channels = out[self._channel_axis()]
         out[self._channel_axis()] = channels * self.depth_multiplier
         return tuple(out)
 
     def build(self, input_shape):
-        shape = self._check_input(input_shape)
+        shape = self._output_shape(input_shape)
         self.input_channels = shape[self._channel_axis()]
         self.kernel = self._add_depthwise_kernel("kernel")
         self.bias = self._add_bias(self.input_channels * self.depth_multiplier)
 
     def call(self, inputs):
-        self._check_input(inputs.shape)
+        self._output_shape(inputs.shape)
         op = depthwise_conv2d if self.rank == 2 else depthwise_conv1d
         y = op(inputs, self.kernel, strides=self.strides, padding=self.padding,
                dilation_rate=self.dilation_rate, data_format=self.data_format,
@@ -243,12 +193,12 @@ class BaseSeparableConv(_DepthwiseArguments):
         self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def compute_output_shape(self, input_shape):
-        out = self._check_input(input_shape)
+        out = self._output_shape(input_shape)
         out[self._channel_axis()] = self.filters
         return tuple(out)
 
     def build(self, input_shape):
-        shape = self._check_input(input_shape)
+        shape = self._output_shape(input_shape)
         self.input_channels = shape[self._channel_axis()]
         self.depthwise_kernel = self._add_depthwise_kernel("depthwise_kernel")
         self.pointwise_kernel = self.add_weight(
@@ -258,7 +208,7 @@ class BaseSeparableConv(_DepthwiseArguments):
         self.bias = self._add_bias(self.filters)
 
     def call(self, inputs):
-        self._check_input(inputs.shape)
+        self._output_shape(inputs.shape)
         op = separable_conv2d if self.rank == 2 else separable_conv1d
         y = op(inputs, self.depthwise_kernel, self.pointwise_kernel, strides=self.strides,
                padding=self.padding, dilation_rate=self.dilation_rate,

@@ -51,18 +51,10 @@ class _Pooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         _check_rank(self, input_shape, 4, self._layout())
-        shape = list(input_shape)
         axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
-        for a, k, s in zip(axes, self.pool_size, self.strides):
-            if shape[a] is None:
-                continue
-            out = conv_utils.output_length(shape[a], k, s, 1, self.padding)
-            if out <= 0:
-                raise ValueError(f"{self.name}: input shape {tuple(input_shape)} is too "
-                                 f"small for pool_size={self.pool_size} with "
-                                 "padding='valid'")
-            shape[a] = out
-        return tuple(shape)
+        return tuple(conv_utils.output_shape(
+            tuple(input_shape), axes, self.pool_size, self.strides, None, self.padding,
+            where=f"{self.name} ({type(self).__name__})", kernel_name="pool_size"))
 
     def get_config(self):
         config = super().get_config()

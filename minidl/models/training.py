@@ -7,6 +7,7 @@ the scalar loss and metric values the progress bar shows.
 """
 import math
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -207,10 +208,18 @@ class Trainer:
             loss = loss + penalty
         return loss
 
-    def _train_step(self, x, y):
+    def _train_step(self, x, y, where="in train_on_batch"):
+        """One update; returns the loss as a float. A NaN/Inf loss raises before the
+        weights change."""
         y_t = self._to_backend(y)
         y_pred = self(self._to_backend(x), training=True)
         loss = self._loss_value(y_t, y_pred)
+        value = float(loss.data)  # the one device-to-host copy of the step
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the loss became {value} {where}; the weights are left as they were "
+                "before this step. Lower the learning rate, check the data for NaN/Inf, "
+                "or add gradient clipping (clipnorm=)")
         weights = self.trainable_weights
         for w in weights:
             w.zero_grad()
@@ -218,7 +227,7 @@ class Trainer:
         self.optimizer.step(weights)
         with no_grad():
             self._update_metrics(y_t, y_pred)
-        return loss
+        return value
 
     def _test_step(self, x, y):
         with no_grad():
@@ -250,8 +259,7 @@ class Trainer:
         self._require_compiled("train_on_batch")
         x, y = _check_xy(x, y, structured=self._structured_data)
         self._reset_metrics()
-        loss = float(self._train_step(x, y).data)
-        return self._batch_result(loss)
+        return self._batch_result(self._train_step(x, y))
 
     def test_on_batch(self, x, y):
         """The loss (and metrics) on one batch, without updating anything."""
@@ -291,7 +299,7 @@ class Trainer:
             FloatingPointError: the loss became NaN or infinite (names the epoch and step).
         """
         self._require_compiled("fit")
-        if not isinstance(epochs, int) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs={epochs!r} must be a non-negative integer")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split={validation_split!r} must be in [0, 1)")
@@ -303,8 +311,14 @@ class Trainer:
                                       steps_per_epoch)
         if validation_split:
             validation_data = batches.validation
+        if validation_data is not None and (
+                not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
+            raise ValueError("validation_data must be a pair (x_val, y_val), got a "
+                             f"{type(validation_data).__name__}")
         history = callbacks_module.History()
         params = {"epochs": epochs, "steps": batches.steps, "verbose": verbose}
+        if isinstance(callbacks, callbacks_module.Callback):  # one, without a list
+            callbacks = [callbacks]
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self, params)
         self.stop_training = False
         self.history = history
@@ -318,13 +332,11 @@ class Trainer:
             total, count = 0.0, 0
             for step, (xb, yb) in enumerate(batches.epoch()):
                 cbs.on_train_batch_begin(step)
-                loss = float(self._train_step(xb, yb).data)
-                if not math.isfinite(loss):
+                try:
+                    loss = self._train_step(xb, yb, f"at epoch {epoch + 1}, step {step + 1}")
+                except FloatingPointError:
                     bar.close()
-                    raise FloatingPointError(
-                        f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
-                        "lower the learning rate, check the data for NaN/Inf, or add "
-                        "gradient clipping (clipnorm=)")
+                    raise
                 total += loss * _length(xb)
                 count += _length(xb)
                 logs = self._logs(total / count)
@@ -333,6 +345,16 @@ class Trainer:
                 cbs.on_train_batch_end(step, {"loss": loss})
                 if self.stop_training:
                     break
+            if count == 0:  # the data ran out: no logs of this epoch (never the last one's)
+                bar.close()
+                if epoch == initial_epoch:
+                    raise ValueError("fit: x yielded no batches; give arrays, or a "
+                                     "generator of (x_batch, y_batch) pairs")
+                warnings.warn(f"fit: the input ran out of data at epoch {epoch + 1}; "
+                              "training stops. Give a re-iterable (a list, a minidl data "
+                              "iterator) or a generator that yields steps_per_epoch * "
+                              "epochs batches", stacklevel=2)
+                break
             if validation_data is not None:
                 xv, yv = validation_data
                 val = self.evaluate(xv, yv, batch_size=batch_size, verbose=0,

@@ -13,7 +13,8 @@ pooling op and layer, so each rule (and its error message) exists once.
 from .. import config
 
 __all__ = ["normalize_tuple", "normalize_padding", "normalize_data_format",
-           "check_strides_dilation", "output_length", "same_padding", "padding_amounts"]
+           "check_strides_dilation", "output_length", "output_shape", "same_padding",
+           "padding_amounts"]
 
 
 def normalize_tuple(value, n, name, allow_zero=False):
@@ -67,6 +68,28 @@ def output_length(n, k, s, d, padding):
     if padding == "same":
         return -(-n // s)
     return (n - (k - 1) * d - 1) // s + 1
+
+
+def output_shape(shape, spatial_axes, kernel_size, strides, dilation_rate, padding,
+                 where="input", kernel_name="kernel_size"):
+    """``shape`` (a list) with each known size on ``spatial_axes`` replaced by its output
+    size (``output_length``); ``dilation_rate`` None means 1 (pooling). A size <= 0 or an
+    empty output is a ValueError naming ``where`` and ``kernel_name``."""
+    dilated = dilation_rate is not None
+    dilation_rate = dilation_rate if dilated else (1,) * len(kernel_size)
+    out = list(shape)
+    for axis, k, s, d in zip(spatial_axes, kernel_size, strides, dilation_rate):
+        n = shape[axis]
+        if n is None:
+            continue
+        length = output_length(n, k, s, d, padding)
+        if n <= 0 or length <= 0:
+            with_dilation = f" with dilation_rate={tuple(dilation_rate)}" if dilated else ""
+            raise ValueError(f"{where}: input shape {tuple(shape)} is too small for "
+                             f"{kernel_name}={tuple(kernel_size)}{with_dilation} and "
+                             f"padding={padding!r} (the output would be empty)")
+        out[axis] = length
+    return out
 
 
 def same_padding(n, k, s, d):

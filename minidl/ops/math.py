@@ -76,6 +76,8 @@ class PowScalar(Function):
     def backward(self, gy):
         (x,) = self.inputs
         c = self.exponent
+        if c == 0:  # d/dx x**0 = 0, also at x = 0
+            return gy * 0.0
         return gy * (c * x ** (c - 1)) if c != 2 else gy * (2 * x)
 
 

@@ -222,7 +222,12 @@ class Optimizer:
         return self.apply_gradients([(w.grad, w) for w in weights])
 
     def _as_array(self, g, w):
+        if not isinstance(w, Tensor):
+            raise ValueError("apply_gradients takes (gradient, weight) pairs with minidl "
+                             f"Variables as weights, got a {type(w).__name__} weight")
         g = g.data if isinstance(g, Tensor) else g
+        if not hasattr(g, "shape"):  # a list or a scalar
+            g = w.backend.asarray(g, dtype=w.dtype)
         if tuple(g.shape) != tuple(w.shape):
             raise ValueError(f"gradient of shape {tuple(g.shape)} for weight "
                              f"{getattr(w, 'path', w.name)!r} of shape {w.shape}")
