@@ -1,11 +1,13 @@
-"""Depthwise and separable convolution speed: minidl (NumPy) against PyTorch CPU.
+"""Depthwise and separable convolution speed: minidl's two CPU paths (compiled Numba
+kernels and NumPy) against PyTorch CPU.
 
 Times the forward (no tape) and forward+backward (input, kernels and bias gradients) in
 float32 on MobileNet-like shapes (kernel 3, "same"). Where PyTorch is installed it runs the
 same layer (``groups=C``, channels_last memory format, default threads) interleaved with
 minidl in this one process (A B A B ...) and reports the median of the per-pair time ratios,
-so load from other processes hits both contenders alike. PyTorch is a benchmark peer only,
-never a dependency of minidl.
+so load from other processes hits both contenders alike. Each minidl path is timed against
+PyTorch in its own interleaved series; the Numba column is "-" when Numba is not installed.
+PyTorch is a benchmark peer only, never a dependency of minidl.
 
     python benchmarks/bench_depthwise.py            # full table (about a minute)
     python benchmarks/bench_depthwise.py --quick    # a few seconds: small batches
@@ -43,7 +45,12 @@ CASES = [
     ("sep 28x28x128 -> 256", 32, 28, 28, 128, 1, 256),
     ("sep 32x32x32 -> 64", 64, 32, 32, 32, 1, 64),
 ]
-TARGETS = {"dw forward": 6.0, "dw forward+backward": 4.0, "sep forward+backward": 1.5}
+PATHS = ("numba", "numpy") if mdl.ops.cpu_kernels.available() else ("numpy",)
+TARGETS = {"numba": {"dw forward": 1.0, "dw forward+backward": 1.0,
+                     "sep forward+backward": 1.0},
+           "numpy": {"dw forward": 6.0, "dw forward+backward": 4.0,
+                     "sep forward+backward": 1.5}}
+WORST = {"numba": 1.5}  # no depthwise cell above this ratio
 
 
 class MinidlCase:
@@ -108,10 +115,21 @@ class TorchCase:
         self.net(self.x).backward(self.gy)
 
 
+def on_path(path, fn):
+    """``fn`` run with minidl's CPU kernels set to ``path``."""
+    def call():
+        mdl.config.set_cpu_kernels(path)
+        fn()
+    return call
+
+
 def run(quick=False, repeats=None):
+    """Rows ``[label, N, {path: (ms, torch ms, ratio)} for fwd, same for fwd+bwd]`` and,
+    per path, geomeans and worst ratios per key."""
     repeats = repeats or (3 if quick else 9)
     rng = np.random.default_rng(0)
-    rows, ratios = [], {key: [] for key in TARGETS}
+    ratios = {path: {key: [] for key in TARGETS[path]} for path in PATHS}
+    rows = []
     for label, n, h, w, c, stride, filters in CASES:
         if quick:
             n = 2
@@ -119,14 +137,19 @@ def run(quick=False, repeats=None):
         peer = TorchCase(n, h, w, c, stride, filters, rng) if torch is not None else None
         row = [label, n]
         for mode in ("forward", "forward_backward"):
-            mine, theirs, ratio = measure(getattr(ours, mode),
-                                          getattr(peer, mode) if peer else None, repeats)
-            row += [mine, theirs, ratio]
+            cells = {}
             key = f"{'sep' if filters else 'dw'} {mode.replace('_', '+')}"
-            if ratio is not None and key in ratios:
-                ratios[key].append(ratio)
+            for path in PATHS:
+                cells[path] = measure(on_path(path, getattr(ours, mode)),
+                                      getattr(peer, mode) if peer else None, repeats)
+                if cells[path][2] is not None and key in ratios[path]:
+                    ratios[path][key].append(cells[path][2])
+            row.append(cells)
         rows.append(row)
-    return rows, {key: geomean(values) for key, values in ratios.items()}
+    mdl.config.set_cpu_kernels("auto")
+    summary = {path: {key: (geomean(values), max(values) if values else None)
+                      for key, values in per_key.items()} for path, per_key in ratios.items()}
+    return rows, summary
 
 
 def _ms(t):
@@ -138,11 +161,18 @@ def _ratio(r):
 
 
 def report(rows, summary, markdown=False):
-    header = ["case (k3, same)", "N", "fwd ms", "torch ms", "fwd ratio", "fwd+bwd ms",
-              "torch ms", "fwd+bwd ratio"]
-    lines = []
-    body = [[label, str(n), _ms(a), _ms(b), _ratio(r), _ms(c), _ms(d), _ratio(s)]
-            for label, n, a, b, r, c, d, s in rows]
+    header = ["case (k3, same)", "N"]
+    for mode in ("fwd", "fwd+bwd"):
+        header += [f"torch {mode} ms"] + [f"{path} {mode} ms" for path in PATHS] + \
+            [f"{path} ratio" for path in PATHS]
+    lines, body = [], []
+    for label, n, *cells in rows:
+        line = [label, str(n)]
+        for per_path in cells:
+            theirs = next((c[1] for c in per_path.values() if c[1] is not None), None)
+            line += [_ms(theirs)] + [_ms(per_path[p][0]) for p in PATHS] + \
+                [_ratio(per_path[p][2]) for p in PATHS]
+        body.append(line)
     if markdown:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
@@ -152,17 +182,23 @@ def report(rows, summary, markdown=False):
         for cells in [header] + body:
             lines.append("  ".join(cell.rjust(width) for cell, width in zip(cells, widths)))
     lines.append("")
-    for key, target in TARGETS.items():
-        value = summary.get(key)
-        if value is not None:
+    for path in PATHS:
+        for key, target in TARGETS[path].items():
+            value, worst = summary[path].get(key, (None, None))
+            if value is None:
+                continue
             verdict = "meets" if value <= target else "MISSES"
-            lines.append(f"geomean {key} ratio to PyTorch: {value:.2f}x "
-                         f"({verdict} the <= {target}x target)")
+            line = (f"{path}: geomean {key} ratio to PyTorch {value:.2f}x ({verdict} the "
+                    f"<= {target}x target); worst {worst:.2f}x")
+            if path in WORST and key.startswith("dw"):
+                line += f" ({'meets' if worst <= WORST[path] else 'MISSES'} <= " \
+                    f"{WORST[path]}x)"
+            lines.append(line)
     if torch is None:
         lines.append("PyTorch is not installed: minidl times only.")
     else:
         lines.append(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads, "
-                     "channels_last); float32")
+                     f"channels_last); minidl {mdl.config.num_threads()} threads; float32")
     lines.append(f"{machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}")
     return "\n".join(lines)
 

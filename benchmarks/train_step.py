@@ -2,7 +2,8 @@
 same architecture in PyTorch CPU, plus the tape's fixed cost per op.
 
 A step is forward, loss, backward and an Adam update, batch 64, float32, on 8x8x1 (the
-digits) and 28x28x1 (MNIST-sized) inputs. Contenders run interleaved in one process;
+digits) and 28x28x1 (MNIST-sized) inputs. Each of minidl's CPU paths (compiled Numba
+kernels when Numba is installed, and NumPy) runs interleaved with PyTorch in one process;
 the table gives medians in ms, images/s and the per-pair ratio. PyTorch is a benchmark
 peer only; without it the table shows minidl alone.
 
@@ -41,6 +42,14 @@ class MinidlStep:
 
     def __call__(self):
         self.model.train_on_batch(self.x, self.y)
+
+
+def on_path(path, fn):
+    """``fn`` run with minidl's CPU kernels set to ``path``."""
+    def call():
+        mdl.config.set_cpu_kernels(path)
+        fn()
+    return call
 
 
 def torch_model(width=32, classes=10):
@@ -101,22 +110,30 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 15
     rng = np.random.default_rng(0)
+    paths = ("numba", "numpy") if mdl.ops.cpu_kernels.available() else ("numpy",)
     print(f"{machine()}; {datetime.date.today()}")
-    print(f"{'input':>10} {'minidl ms':>10} {'img/s':>8} {'torch ms':>9} {'img/s':>8} "
-          f"{'ratio':>6}")
-    ratios = []
+    print(f"{'input':>10} {'path':>6} {'minidl ms':>10} {'img/s':>8} {'torch ms':>9} "
+          f"{'img/s':>8} {'ratio':>6}")
+    ratios = {path: [] for path in paths}
     for shape in ((8, 8, 1), (28, 28, 1)):
         ours = MinidlStep(shape, args.batch, rng)
         peer = TorchStep(shape, args.batch, rng) if torch is not None else None
-        mine, theirs, ratio = measure(ours, peer, repeats)
-        ratios.append(ratio)
-        label = "x".join(map(str, shape))
-        torch_cols = (f"{theirs * 1e3:9.2f} {args.batch / theirs:8.0f} {ratio:5.2f}x"
-                      if theirs else f"{'-':>9} {'-':>8} {'-':>6}")
-        print(f"{label:>10} {mine * 1e3:10.2f} {args.batch / mine:8.0f} {torch_cols}")
+        for path in paths:
+            mine, theirs, ratio = measure(on_path(path, ours), peer, repeats)
+            ratios[path].append(ratio)
+            label = "x".join(map(str, shape))
+            torch_cols = (f"{theirs * 1e3:9.2f} {args.batch / theirs:8.0f} {ratio:5.2f}x"
+                          if theirs else f"{'-':>9} {'-':>8} {'-':>6}")
+            print(f"{label:>10} {path:>6} {mine * 1e3:10.2f} {args.batch / mine:8.0f} "
+                  f"{torch_cols}")
+    mdl.config.set_cpu_kernels("auto")
     if torch is not None:
-        print(f"geomean step ratio to PyTorch: {geomean(ratios):.2f}x (target <= 2.5x); "
-              f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+        for path in paths:
+            target = 1.2 if path == "numba" else 2.5
+            print(f"{path}: geomean step ratio to PyTorch {geomean(ratios[path]):.2f}x "
+                  f"(target <= {target}x)")
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; minidl "
+              f"{mdl.config.num_threads()} threads")
     print(f"tape fixed cost, forward+backward of a*b on 1-element tensors: "
           f"{tape_cost_us():.1f} us")
 

@@ -398,7 +398,7 @@ def test_thread_count_does_not_change_results(threads, rng, monkeypatch):
         g = rng.standard_normal(geo.output_shape)
         results = []
         for count, block in ((threads, 700), (1, 1 << 40)):
-            monkeypatch.setattr(depthwise_blocks, "NUM_THREADS", count)
+            monkeypatch.setitem(mdl.config._settings, "num_threads", count)
             monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block)
             results.append((depthwise_kernels.depthwise_forward(np, x, kernel, None, geo),)
                            + depthwise_kernels.depthwise_backward(np, x, kernel, g, geo))

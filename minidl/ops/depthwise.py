@@ -28,7 +28,8 @@ The 1-D forms run the 2-D op with a singleton height.
 """
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from . import conv_utils
-from .depthwise_kernels import Geometry, depthwise_backward, depthwise_forward
+from .cpu_kernels import bias_grad, depthwise_backward, depthwise_forward
+from .depthwise_kernels import Geometry
 from .math import cast, matmul
 from .reduction import sum as _sum
 from .shape import reshape, transpose
@@ -67,7 +68,10 @@ class DepthwiseConv(Function):
             gw = None if dw is None else Tensor._wrap(dw)
         if len(self.inputs) == 2:
             return gx, gw
-        gb = _sum(gy, axis=(0, 1, 2)) if self.needs_input_grad[2] else None
+        gb = None
+        if self.needs_input_grad[2]:
+            gb = _sum(gy, axis=(0, 1, 2)) if is_grad_enabled() else \
+                Tensor._wrap(bias_grad(self.xp, gy.data))
         return gx, gw, gb
 
 
@@ -139,7 +143,11 @@ class Pointwise(Function):
         gk = matmul(transpose(z, (1, 0)), gy) if need[1] else None
         if len(self.inputs) == 2:
             return gz, gk
-        return gz, gk, (_sum(gy, axis=0) if need[2] else None)
+        gb = None
+        if need[2]:
+            gb = _sum(gy, axis=0) if is_grad_enabled() else \
+                Tensor._wrap(bias_grad(self.xp, gy.data))
+        return gz, gk, gb
 
 
 # -- argument checking ---------------------------------------------------------------------

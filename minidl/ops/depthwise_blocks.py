@@ -6,7 +6,7 @@ Shapes (channels_last, rank 2): ``x (N, H, W, C)``, ``kernel (KH, KW, C, M)``, o
 ow*sw + j*dw - pad_left)``; TensorFlow's "same" rule puts the extra pixel bottom/right.
 
 The work is cut into cache blocks (``BLOCK_BYTES``, whole images or runs of rows) that
-``run`` shares among ``NUM_THREADS`` threads: NumPy releases the GIL inside its loops, so
+``run`` shares among ``minidl.config.num_threads()`` threads: NumPy releases the GIL inside its loops, so
 two blocks really run at once on two cores. On a GPU backend a block is the whole batch.
 
 >>> geo = Geometry((2, 7, 6, 3), (3, 3, 3, 2), (2, 2), (1, 1), "same")
@@ -16,13 +16,13 @@ two blocks really run at once on two cores. On a GPU backend a block is the whol
 (1, 5, slice(0, 4, 1))
 """
 import concurrent.futures
-import os
+
+from .. import config
 
 __all__ = ["Geometry", "span", "blocks", "run", "scratch", "first_cover", "expand_channels",
-           "BLOCK_BYTES", "NUM_THREADS"]
+           "BLOCK_BYTES"]
 
 BLOCK_BYTES = 1 << 21              # about 2 MiB of working data per cache block
-NUM_THREADS = os.cpu_count() or 1  # cache blocks are shared among this many threads
 _POOL = None
 
 
@@ -86,9 +86,9 @@ def blocks(xp, n, rows, row_bytes):
 
 
 def run(xp, work, block_list):
-    """``work(share)`` for contiguous shares of ``block_list`` on up to ``NUM_THREADS``
+    """``work(share)`` for contiguous shares of ``block_list`` on up to ``config.num_threads()``
     threads; returns each share's result."""
-    workers = min(NUM_THREADS, len(block_list)) if xp.__name__ == "numpy" else 1
+    workers = min(config.num_threads(), len(block_list)) if xp.__name__ == "numpy" else 1
     if workers <= 1:
         return [work(block_list)]
     step = -(-len(block_list) // workers)
