@@ -10,9 +10,8 @@ Sequential model on the digits.
 """
 import argparse
 
+import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 import numpy as np
-
-import minidl as mdl
 from minidl import layers
 
 

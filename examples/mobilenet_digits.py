@@ -15,9 +15,8 @@ import argparse
 import os
 import time
 
+import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 import numpy as np
-
-import minidl as mdl
 from minidl import layers
 
 

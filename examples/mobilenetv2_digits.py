@@ -19,12 +19,12 @@ import os
 import sys
 import time
 
+import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 import numpy as np
+from minidl import layers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minidl as mdl  # noqa: E402
-from minidl import layers  # noqa: E402
 from mobilenet_digits import load_digits_split  # noqa: E402
 
 
