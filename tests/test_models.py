@@ -391,3 +391,18 @@ def test_model_checkpoint_save_best_only(tmp_path):
     improving = [i for i in range(4) if losses[i] == min(losses[: i + 1])]
     assert saved == [f"best-{i + 1:02d}.minidl" for i in improving]
     assert zipfile.is_zipfile(tmp_path / saved[-1])
+
+
+def test_model_to_moves_weights_and_optimizer_state(backend):
+    x, y = blobs(32)
+    model = small_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.predict(x)
+    model.to(backend)
+    assert all(w.backend == backend for w in model.weights)
+    assert all(mdl.backend.resolve(backend).owns(a)
+               for arrays in model.optimizer._slots.values() for a in arrays)
+    np.testing.assert_allclose(model.predict(x), before, rtol=1e-5, atol=1e-6)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.to("numpy")
+    assert np.isfinite(model.predict(x)).all()

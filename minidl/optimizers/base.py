@@ -32,6 +32,7 @@ import re
 
 import numpy
 
+from .. import backend as _backend
 from ..autograd import Tensor
 from . import schedules
 
@@ -285,6 +286,16 @@ class Optimizer:
         for w in weights:
             if id(w) in self._index:
                 w.data[...] = self._slot("average", w)
+
+    def to(self, backend):
+        """Move every state array to ``backend`` now (a step would also move a weight's
+        state to the weight's backend lazily); returns the optimizer."""
+        b = _backend.resolve(backend)
+        for arrays in self._slots.values():
+            for i, array in enumerate(arrays):
+                if not b.owns(array):
+                    arrays[i] = b.asarray(array)
+        return self
 
     # -- state ---------------------------------------------------------------------------
     @property
