@@ -342,7 +342,7 @@ class Trainer:
                 logs = self._logs(total / count)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
                 bar.update(1)
-                cbs.on_train_batch_end(step, {"loss": loss})
+                cbs.on_train_batch_end(step, dict(logs))  # running means, as Keras
                 if self.stop_training:
                     break
             if count == 0:  # the data ran out: no logs of this epoch (never the last one's)
