@@ -86,6 +86,51 @@ def test_compiled_kernels_match_numpy_path_over_grid(case, dtype, threads, rng):
         **_tolerance(dtype))
 
 
+@needs_numba
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_per_pixel_backward_matches_numpy_path_over_grid(case, monkeypatch, rng):
+    """The grid's channel counts take ``backward_rows`` at column stride 1; with the row
+    threshold at 0 they take the per-pixel ``backward`` instead."""
+    monkeypatch.setattr(cpu_kernels, "ROW_CHANNELS", 0)
+    x, kernel, _ = GRID.make_inputs(case, rng)
+    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, pair(case["strides"]),
+                                     pair(case["dilation"]), case["padding"])
+    g = rng.standard_normal(geo.output_shape)
+    compiled = _on_path("numba", _array_results, x, kernel, None, g, geo)
+    reference = _on_path("numpy", _array_results, x, kernel, None, g, geo)
+    for a, b in zip(compiled, reference):
+        np.testing.assert_allclose(a, b, **_tolerance("float64"))
+
+
+ROW_CASES = [  # (x shape, kernel shape, strides, dilation, padding) around ROW_CHANNELS
+    ((2, 5, 7, 32), (3, 3, 32, 1), (1, 1), (1, 1), "same"),    # at the threshold: rows
+    ((2, 5, 7, 33), (3, 3, 33, 1), (1, 1), (1, 1), "same"),    # above: per pixel
+    ((1, 6, 9, 16), (3, 3, 16, 2), (1, 1), (1, 2), "valid"),   # M = 2: 32 channels, rows
+    ((2, 7, 6, 5), (2, 3, 5, 1), (2, 1), (2, 1), "same"),      # row stride 2: rows
+    ((2, 6, 8, 5), (3, 3, 5, 1), (1, 2), (1, 1), "same"),      # column stride 2: per pixel
+    ((1, 3, 2, 4), (5, 5, 4, 1), (1, 1), (1, 1), "same"),      # kernel wider than the image
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("args", ROW_CASES)
+def test_row_and_pixel_backward_around_the_threshold(args, dtype, threads, rng):
+    x_shape, k_shape, strides, dilation, padding = args
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal(k_shape).astype(dtype)
+    geo = depthwise_kernels.Geometry(x_shape, k_shape, strides, dilation, padding)
+    g = rng.standard_normal(geo.output_shape).astype(dtype)
+    mdl.config.set_num_threads(threads)
+    compiled = _on_path("numba", _array_results, x, kernel, None, g, geo)
+    reference = _on_path("numpy", _array_results, x, kernel, None, g, geo)
+    for name, a, b in zip(["y", "dx", "dw", "dx alone", "dw alone", "db"], compiled,
+                          reference):
+        assert a.dtype == dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, err_msg=name, **_tolerance(dtype))
+
+
 def _op_results(case, x, kernel, bias, gy):
     """Forward and gradients through the public op, in the case's data format."""
     xt, kt, bt = (mdl.tensor(a, requires_grad=True) for a in (x, kernel, bias))
@@ -133,10 +178,11 @@ def test_1d_and_separable_forms_on_both_paths(data_format, rng):
 
 
 @needs_numba
-def test_reductions_do_not_depend_on_the_thread_count(rng):
+@pytest.mark.parametrize("channels", [16, 40])  # row and per-pixel backward
+def test_reductions_do_not_depend_on_the_thread_count(channels, rng):
     """dw and db sum fixed chunks in a fixed order: bit-identical at 1 and 2 threads."""
-    x = rng.standard_normal((3, 40, 9, 16)).astype("float32")
-    kernel = rng.standard_normal((3, 3, 16, 1)).astype("float32")
+    x = rng.standard_normal((3, 40, 9, channels)).astype("float32")
+    kernel = rng.standard_normal((3, 3, channels, 1)).astype("float32")
     geo = depthwise_kernels.Geometry(x.shape, kernel.shape, (1, 1), (1, 1), "same")
     g = rng.standard_normal(geo.output_shape).astype("float32")
     results = []

@@ -16,6 +16,13 @@ works without it. Shapes: ``x (N, H, W, C)``, kernel ``w (KH, KW, C)``, output
   ``ih = oh*sh + i*dh - pt`` (``oh`` an integer in range), likewise for columns; a chunk
   writes only its own rows of ``dx``. With a 3x3 kernel and stride 1, ``dx`` of pixels
   that all nine taps reach is one pass over ``C``.
+- ``backward_rows``: ``backward`` at column stride 1 with each image row as one flat
+  ``W*C`` vector and the kernel tiled along the row (``wt (KH*KW, OW*C)``,
+  ``wt[t, ow*C + c] = w[t, c]``): a tap is one contiguous multiply-add over the part of
+  the row it reaches, so small channel counts pay no per-pixel cost (``cpu_kernels``
+  takes it up to ``ROW_CHANNELS`` channels, where it is faster). ``dw`` sums each tap
+  along the tiled row in the data's dtype over ``ROW_FOLD`` rows, then folds it into the
+  chunk's float64 partial.
 - ``bias_grad``: ``db[c] = sum_p g[p, c]`` over all pixels ``p`` (the depthwise bias,
   and the separable convolution's pointwise bias).
 
@@ -39,10 +46,11 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-__all__ = ["forward", "backward", "bias_grad", "set_num_threads", "CHUNKS"]
+__all__ = ["forward", "backward", "backward_rows", "bias_grad", "set_num_threads", "CHUNKS"]
 
 CHUNKS = 64  # reductions sum over at most this many fixed chunks of rows
 FOLD = 64  # bias_grad: pixels summed in the data dtype before the float64 partial
+ROW_FOLD = 8  # backward_rows: rows summed in the data dtype before the float64 partial
 FLAGS = {"contract"}  # fastmath: fused multiply-add only (inf and nan keep IEEE meaning)
 
 
@@ -236,6 +244,75 @@ def backward(x, w, g, dx, dw_out, sh, sw, dh, dw, pt, pl, need_dx, need_dw):
         for chunk in range(chunks):
             total += partials[chunk]
         dw_out[...] = total.reshape(kh, kw, channels)
+
+
+@njit(cache=True, fastmath=FLAGS)
+def _axpy(dst, src, tap):
+    """``dst += src * tap`` over contiguous vectors of one length (indices from 0, so no
+    negative-index wraparound stands in the way of vectorizing)."""
+    for k in range(dst.shape[0]):
+        dst[k] += src[k] * tap[k]
+
+
+@njit(parallel=True, cache=True, fastmath=FLAGS)
+def backward_rows(x, wt, g, dx, dw_out, kh, kw, channels, sh, dh, dw, pt, pl, need_dx,
+                  need_dw):
+    """``backward`` at column stride 1 on flat rows: ``x``, ``dx (N, H, W*C)``,
+    ``g (N, OH, OW*C)``, ``wt (KH*KW, OW*C)`` the tiled kernel (read for ``dx``),
+    ``dw_out (KH*KW, C)``; the same fixed chunks and float64 partials as ``backward``."""
+    source = dx if need_dx else x
+    n_img, height, width = source.shape[0], source.shape[1], source.shape[2] // channels
+    oh_count, ow_count = g.shape[1], g.shape[2] // channels
+    row_lo, row_hi = _spans(oh_count, height, sh, dh, pt, kh)
+    col_lo, col_hi = _spans(ow_count, width, 1, dw, pl, kw)
+    rows = n_img * height
+    chunks = min(rows, CHUNKS)
+    partials = np.zeros((chunks, kh * kw, channels))
+    for chunk in prange(chunks):
+        acc = np.zeros((kh * kw, ow_count * channels), dtype=g.dtype)  # tiled dw sums
+        out_rows = np.empty(kh, dtype=np.int64)  # the output row each tap row reads
+        first, last = rows * chunk // chunks, rows * (chunk + 1) // chunks
+        for row in range(first, last):
+            n = row // height
+            ih = row - n * height
+            for i in range(kh):
+                q = ih + pt - i * dh
+                out_rows[i] = -1
+                if q >= 0 and q % sh == 0 and row_lo[i] <= q // sh < row_hi[i]:
+                    out_rows[i] = q // sh
+            if need_dx:
+                dx_row = dx[n, ih]
+                for k in range(dx_row.shape[0]):
+                    dx_row[k] = 0
+            for i in range(kh):
+                if out_rows[i] < 0:
+                    continue
+                g_row = g[n, out_rows[i]]
+                for j in range(kw):
+                    start, stop = col_lo[j] * channels, col_hi[j] * channels
+                    offset = (j * dw - pl) * channels
+                    if stop <= start:
+                        continue
+                    if need_dx:
+                        _axpy(dx_row[start + offset:stop + offset], g_row[start:stop],
+                              wt[i * kw + j, start:stop])
+                    if need_dw:
+                        _axpy(acc[i * kw + j, start:stop],
+                              x[n, ih, start + offset:stop + offset], g_row[start:stop])
+            if need_dw and ((row - first) % ROW_FOLD == ROW_FOLD - 1 or row == last - 1):
+                part = partials[chunk]  # the rows' dtype sums into the float64 partial
+                for t in range(kh * kw):
+                    tiled = acc[t]
+                    for ow in range(ow_count):
+                        for c in range(channels):
+                            part[t, c] += tiled[ow * channels + c]
+                    for k in range(tiled.shape[0]):
+                        tiled[k] = 0
+    if need_dw:
+        total = np.zeros((kh * kw, channels))
+        for chunk in range(chunks):
+            total += partials[chunk]
+        dw_out[...] = total
 
 
 @njit(parallel=True, cache=True)
