@@ -25,7 +25,7 @@ import numpy
 
 from . import config
 from .autograd import Tensor, no_grad
-from .identifiers import Family
+from .identifiers import Configurable, Family
 from .ops import math as M
 from .ops.reduction import sum as _sum
 
@@ -50,7 +50,7 @@ def _axis(axis):
     return axis
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class. Subclasses implement ``project(w)`` on a Tensor with minidl ops;
     ``__call__`` accepts a Tensor or an array and returns the same kind."""
 
@@ -62,17 +62,6 @@ class Constraint:
 
     def project(self, w):
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _norms(w, axis):

@@ -101,6 +101,22 @@ def dtype_name(dtype, argument="dtype"):
         raise ValueError(f"{argument}={dtype!r} is not a dtype") from None
 
 
+class Configurable:
+    """What the base class of every family shares: ``from_config`` rebuilds from
+    ``get_config()`` (the constructor's arguments) and ``repr`` shows them."""
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 class Family:
     """The named objects of one kind and how to look them up.
 

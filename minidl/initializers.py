@@ -26,7 +26,7 @@ import numpy
 
 from . import config, random
 from .backend import get_backend
-from .identifiers import Family, dtype_name
+from .identifiers import Configurable, Family, dtype_name
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
            "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal",
@@ -78,22 +78,11 @@ def _to_backend(host_array, dtype):
     return get_backend().asarray(host_array.astype(dtype, copy=False))
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype=None)`` returns a backend array."""
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError(f"{type(self).__name__}.__call__")
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):

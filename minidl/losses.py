@@ -37,7 +37,7 @@ import warnings
 
 from . import config
 from .autograd import Tensor
-from .identifiers import Family, dtype_name, snake_case
+from .identifiers import Configurable, Family, dtype_name, snake_case
 from .ops import math as M
 from .ops.losses import (reduce_weighted_values,
                          sigmoid_cross_entropy_with_logits,
@@ -278,7 +278,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 # -- loss objects ------------------------------------------------------------------------
-class Loss:
+class Loss(Configurable):
     """Base class: ``__call__(y_true, y_pred, sample_weight=None)`` reduces ``call``.
 
     Args:
@@ -312,14 +312,6 @@ class Loss:
         if self.dtype is not None:
             config["dtype"] = self.dtype
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LossFunctionWrapper(Loss):

@@ -34,7 +34,7 @@ import numbers
 from . import config, losses as _losses
 from .autograd import Tensor, no_grad
 from .backend import backend_of, get_backend
-from .identifiers import Family, dtype_name, snake_case
+from .identifiers import Configurable, Family, dtype_name, snake_case
 from .losses import squeeze_or_expand_to_same_rank
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
@@ -176,7 +176,7 @@ _sparse_crossentropy_values.__name__ = "sparse_categorical_crossentropy"
 
 
 # -- metric objects ----------------------------------------------------------------------
-class Metric:
+class Metric(Configurable):
     """Base class: ``update_state(...)``, ``result()`` (a Python float), ``reset_state()``;
     calling a metric updates it and returns the result."""
 
@@ -203,14 +203,6 @@ class Metric:
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _samplewise(xp, values, sample_weight):

@@ -23,7 +23,7 @@ import numpy
 
 from . import config
 from .autograd import Tensor, as_tensor
-from .identifiers import Family
+from .identifiers import Configurable, Family
 from .ops import math as M
 from .ops.reduction import sum as _sum
 
@@ -45,22 +45,11 @@ def _tensor(x):
     return as_tensor(x)  # Tensors pass; arrays keep their dtype; lists become floatx
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(w)`` returns a scalar Tensor penalty."""
 
     def __call__(self, x):
         return _sum(M.abs(_tensor(x))) * 0.0
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1(Regularizer):

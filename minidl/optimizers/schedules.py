@@ -13,7 +13,7 @@ import math
 
 import numpy
 
-from ..identifiers import Family
+from ..identifiers import Configurable, Family
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay",
            "PolynomialDecay", "CosineDecay", "PiecewiseConstantDecay", "get", "serialize",
@@ -28,7 +28,7 @@ def _number(value, name, positive=False):
     return value
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(Configurable):
     """Base class: ``__call__(step) -> float``, ``get_config()``, ``from_config()``."""
 
     def __call__(self, step):
@@ -36,14 +36,6 @@ class LearningRateSchedule:
 
     def get_config(self):
         raise NotImplementedError(f"{type(self).__name__}.get_config")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class ExponentialDecay(LearningRateSchedule):
