@@ -151,6 +151,17 @@ def forward(x, w, bias, y, sh, sw, dh, dw, pt, pl):
                         o[c] += pixel[c] * tap[c]
 
 
+@njit(cache=True)
+def _tap_rows(ih, pt, dh, sh, row_lo, row_hi, out_rows):
+    """For input row ``ih``: per kernel row ``i``, the output row whose tap ``i`` reads
+    it (``ih = oh*sh + i*dh - pt``), or -1 when there is none."""
+    for i in range(out_rows.shape[0]):
+        q = ih + pt - i * dh
+        out_rows[i] = -1
+        if q >= 0 and q % sh == 0 and row_lo[i] <= q // sh < row_hi[i]:
+            out_rows[i] = q // sh
+
+
 @njit(cache=True, fastmath=FLAGS)
 def _dx_row_3x3(grad, r0, r1, r2, w, dx_row, iw_lo, iw_hi, dw, pl):
     """Stride 1, input pixels ``iw_lo .. iw_hi`` of a row that all nine taps reach:
@@ -193,11 +204,7 @@ def backward(x, w, g, dx, dw_out, sh, sw, dh, dw, pt, pl, need_dx, need_dw):
         for row in range(first, last):
             n = row // height
             ih = row - n * height
-            for i in range(kh):
-                q = ih + pt - i * dh
-                out_rows[i] = -1
-                if q >= 0 and q % sh == 0 and row_lo[i] <= q // sh < row_hi[i]:
-                    out_rows[i] = q // sh
+            _tap_rows(ih, pt, dh, sh, row_lo, row_hi, out_rows)
             if need_dx:
                 dx_row = dx[n, ih]
                 if fast and out_rows.min() >= 0 and iw_hi > iw_lo:
@@ -275,11 +282,7 @@ def backward_rows(x, wt, g, dx, dw_out, kh, kw, channels, sh, dh, dw, pt, pl, ne
         for row in range(first, last):
             n = row // height
             ih = row - n * height
-            for i in range(kh):
-                q = ih + pt - i * dh
-                out_rows[i] = -1
-                if q >= 0 and q % sh == 0 and row_lo[i] <= q // sh < row_hi[i]:
-                    out_rows[i] = q // sh
+            _tap_rows(ih, pt, dh, sh, row_lo, row_hi, out_rows)
             if need_dx:
                 dx_row = dx[n, ih]
                 for k in range(dx_row.shape[0]):
