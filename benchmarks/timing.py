@@ -22,19 +22,21 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def measure(ours, peer, repeats, warmup=2):
+def measure(ours, peer, repeats, warmup=2, clock=timed, peer_clock=None):
     """Interleaved A B A B: medians of our time, the peer's time and per-pair ratios
-    (``peer`` may be None)."""
+    (``peer`` may be None). ``clock(fn)`` gives the seconds one call of ``fn`` takes (the
+    host timer ``timed`` unless a device timer is passed); ``peer_clock`` defaults to it."""
+    peer_clock = peer_clock or clock
     for _ in range(warmup):
         ours()
         if peer is not None:
             peer()
     mine, theirs, ratios = [], [], []
     for _ in range(repeats):
-        a = timed(ours)
+        a = clock(ours)
         mine.append(a)
         if peer is not None:
-            b = timed(peer)
+            b = peer_clock(peer)
             theirs.append(b)
             ratios.append(a / b)
     median = statistics.median

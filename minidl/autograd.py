@@ -22,6 +22,8 @@ import heapq
 import itertools
 import weakref
 
+import numpy
+
 from . import backend as _backend
 from . import config
 
@@ -272,7 +274,8 @@ def tensor(data, requires_grad=False, dtype=None, backend=None):
 def as_tensor(value, like=None):
     """``value`` as a Tensor: Tensors pass through; arrays keep their dtype; a Python
     scalar takes ``like``'s dtype when ``like`` is a floating Tensor (so float32 stays
-    float32), else floatx. Arrays must live on ``like``'s backend."""
+    float32), else floatx. Arrays must live on ``like``'s backend (NumPy scalars go to
+    any backend)."""
     if isinstance(value, Tensor):
         return value
     if like is None:
@@ -280,7 +283,8 @@ def as_tensor(value, like=None):
     b = like.backend
     if hasattr(value, "dtype"):  # an ndarray or a NumPy scalar keeps its dtype
         owner = _backend.backend_of(value)
-        if owner != b:
+        # a NumPy scalar is a host number like a Python one: it goes to any backend
+        if owner != b and not isinstance(value, numpy.generic):
             raise ValueError(f"cannot mix a {owner.name} array with a {b.name} tensor in one "
                              f"op; move one with .to({b.name!r})")
         return Tensor._wrap(b.xp.asarray(value))

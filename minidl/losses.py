@@ -35,7 +35,7 @@ import inspect
 import numbers
 import warnings
 
-from . import config
+from . import checks, config
 from .autograd import Tensor
 from .identifiers import Configurable, Family, dtype_name, snake_case
 from .ops import math as M
@@ -205,20 +205,26 @@ def _sparse_crossentropy(y_true, y_pred, from_logits, ignore_class, axis, valida
     labels = _sparse_labels(y_true, y_pred, axis)
     xp, classes = y_pred.xp, y_pred.shape[axis]
     valid = None if ignore_class is None else labels != ignore_class
+    usable = valid
     if validate:
         bad = (labels < 0) | (labels >= classes)
         if labels.dtype.kind == "f":
             bad |= labels != xp.floor(labels)
         if valid is not None:
             bad &= valid
-        if bool(bad.any()):  # one scalar read back; the loss is read each step anyway
+
+        def error(labels=labels):  # the labels as given (replaced below)
             value = labels[bad].reshape(-1)[0].item()
-            raise ValueError(f"y_true holds the label {value!r}, not a class index in "
-                             f"[0, {classes}) for y_pred with {classes} classes on axis "
-                             f"{axis}" + ("" if ignore_class is None else
-                                          f" (ignore_class={ignore_class!r})"))
-    if valid is not None:
-        labels = xp.where(valid, labels, 0)
+            return ValueError(f"y_true holds the label {value!r}, not a class index in "
+                              f"[0, {classes}) for y_pred with {classes} classes on axis "
+                              f"{axis}" + ("" if ignore_class is None else
+                                           f" (ignore_class={ignore_class!r})"))
+        # inside a training step the flag is read with the loss (minidl.checks), so the
+        # loss is computed first: bad labels are replaced by 0 to keep indexing in range
+        checks.check(bad.any(), error)
+        usable = ~bad if valid is None else valid & ~bad
+    if usable is not None:
+        labels = xp.where(usable, labels, 0)
     labels = labels.astype("int64", copy=False)
     if from_logits:
         values = sparse_softmax_cross_entropy_with_logits(labels, y_pred, axis=axis)

@@ -251,8 +251,10 @@ class Mean(Metric):
             count = xp.asarray(values.shape[0] if values.ndim else 1, dtype="float64")
         if self._total is None:
             self._total, self._count = total, count
-        else:
-            self._total, self._count = self._total + total, self._count + count
+        else:  # the running sums stay where the first batch put them
+            owner = backend_of(self._total)
+            self._total = self._total + owner.asarray(total)
+            self._count = self._count + owner.asarray(count)
 
     def result(self):
         if self._total is None:

@@ -1,5 +1,9 @@
 """Shared fixtures: every backend-parametrized test runs on NumPy, and on CuPy (marked
-``gpu``) when a GPU is present."""
+``gpu``) when a GPU is present. ``fake_cupy`` runs minidl's CuPy branches on a NumPy
+stand-in that records device-to-host reads (``tests/fake_cupy.py``)."""
+import importlib.util
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -22,11 +26,31 @@ BACKENDS = ["numpy", pytest.param("cupy", marks=[
     pytest.mark.skipif(_CUPY_SKIP is not None, reason=f"no GPU: {_CUPY_SKIP}")])]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKENDS + ["fake-cupy"])
 def backend(request):
     """The backend name; the default backend is set to it for the test."""
+    if request.param == "fake-cupy":
+        with _load_fake_cupy().installed(), mdl.use_backend("cupy"):
+            yield "cupy"
+        return
     with mdl.use_backend(request.param):
         yield request.param
+
+
+def _load_fake_cupy():
+    path = pathlib.Path(__file__).with_name("fake_cupy.py")
+    spec = importlib.util.spec_from_file_location("minidl_tests_fake_cupy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_cupy():
+    """The ``fake_cupy`` module, installed as minidl's "cupy" backend for the test."""
+    module = _load_fake_cupy()
+    with module.installed():
+        yield module
 
 
 @pytest.fixture

@@ -224,8 +224,9 @@ def test_thin_input_route(backend, rng, kernel_size, strides, dilation, padding,
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
     check_grad(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x[:1], w, b])
     tensors = [mdl.tensor(a, requires_grad=True) for a in (x, w, b)]
-    gy = rng.standard_normal(y.shape)
+    gy = mdl.tensor(rng.standard_normal(y.shape))
     F.conv2d(*tensors, **kwargs).backward(gy)
     taped = mdl.grad(F.conv2d(*tensors, **kwargs), tensors, [gy], create_graph=True)
     for t, g in zip(tensors, taped):
-        np.testing.assert_allclose(t.grad, g.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(mdl.tensor(t.grad).numpy(), g.numpy(), rtol=1e-12,
+                                   atol=1e-12)

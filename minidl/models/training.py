@@ -12,7 +12,9 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import backend as _backend
 from .. import callbacks as callbacks_module
+from .. import checks
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
@@ -22,10 +24,18 @@ from ..autograd import Tensor, no_grad
 __all__ = ["Trainer"]
 
 
+def _is_array(x):
+    return isinstance(x, (np.ndarray, Tensor)) or _backend._is_cupy_array(x)
+
+
 def _as_array(x, name):
+    """``x`` as a host array; device (CuPy) data stays where it is, so batches are taken
+    there."""
     if isinstance(x, Tensor):
-        return x.numpy()
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (np.ndarray, Tensor)):
+        x = x.data
+    if _backend._is_cupy_array(x):
+        return x
+    if isinstance(x, (list, tuple)) and x and _is_array(x[0]):
         raise ValueError(f"{name} must be one array; models with several inputs take "
                          "them through the functional API")
     try:
@@ -50,7 +60,7 @@ def _check_xy(x, y, name="x", structured=False):
 # -- several inputs or outputs (functional models): lists or dicts of arrays ------------
 def _is_structure(x):
     return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0 and
-                                   isinstance(x[0], (np.ndarray, Tensor)))
+                                   _is_array(x[0]))
 
 
 def _as_structure(x, name):
@@ -213,8 +223,9 @@ class Trainer:
         weights change."""
         y_t = self._to_backend(y)
         y_pred = self(self._to_backend(x), training=True)
-        loss = self._loss_value(y_t, y_pred)
-        value = float(loss.data)  # the one device-to-host copy of the step
+        with checks.deferred() as pending:
+            loss = self._loss_value(y_t, y_pred)
+        value = checks.read(loss.data, pending)  # the step's one device-to-host copy
         if not math.isfinite(value):
             raise FloatingPointError(
                 f"the loss became {value} {where}; the weights are left as they were "
@@ -230,12 +241,15 @@ class Trainer:
         return value
 
     def _test_step(self, x, y):
+        """The loss of one batch as a float (metrics updated)."""
         with no_grad():
             y_t = self._to_backend(y)
             y_pred = self(self._to_backend(x), training=False)
-            loss = self._loss_value(y_t, y_pred)
+            with checks.deferred() as pending:
+                loss = self._loss_value(y_t, y_pred)
+            value = checks.read(loss.data, pending)  # before the metrics see bad labels
             self._update_metrics(y_t, y_pred)
-        return loss
+        return value
 
     def _update_metrics(self, y_true, y_pred):
         if self._structured_data:  # functional models (models/outputs.py)
@@ -266,8 +280,7 @@ class Trainer:
         self._require_compiled("test_on_batch")
         x, y = _check_xy(x, y, structured=self._structured_data)
         self._reset_metrics()
-        loss = float(self._test_step(x, y).data)
-        return self._batch_result(loss)
+        return self._batch_result(self._test_step(x, y))
 
     def _batch_result(self, loss):
         if not self.compiled_metrics:
@@ -373,7 +386,7 @@ class Trainer:
         return history
 
     def _train_batches(self, x, y, batch_size, shuffle, validation_split, steps_per_epoch):
-        if y is None and x is not None and not isinstance(x, np.ndarray) \
+        if y is None and x is not None and not _is_array(x) \
                 and hasattr(x, "__iter__"):
             return _GeneratorBatches(x, steps_per_epoch, self._structured_data)
         x, y = _check_xy(x, y, structured=self._structured_data)
@@ -396,8 +409,7 @@ class Trainer:
                                       unit="step")):
             cbs.on_test_batch_begin(step)
             xb, yb = _take(x, slice(s, s + batch_size)), _take(y, slice(s, s + batch_size))
-            loss = self._test_step(xb, yb)
-            total += float(loss.data) * _length(xb)
+            total += self._test_step(xb, yb) * _length(xb)
             cbs.on_test_batch_end(step)
         logs = self._logs(total / _length(x))
         cbs.on_test_end(logs)

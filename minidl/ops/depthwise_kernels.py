@@ -10,8 +10,9 @@ No padded copy is made: each tap ``(i, j)`` touches only the outputs whose input
 ``(oh*sh + i*dh - pad_top, ow*sw + j*dw - pad_left)`` is inside the image, which is exactly
 what zero padding would contribute. Two ways to find them:
 
-- the flat path (``depthwise_flat``, whenever ``Geometry.flat``: every "same" convolution):
-  every tap is a constant shift along an image (or stride phase) read as one long row;
+- the flat path (``depthwise_flat``, on NumPy whenever ``Geometry.flat``: every "same"
+  convolution): every tap is a constant shift along an image (or stride phase) read as
+  one long row;
 - the strided path (here, any geometry): per tap, the rectangle of valid output rows and
   columns (``span``) and the matching strided view of the input.
 
@@ -30,12 +31,19 @@ __all__ = ["Geometry", "depthwise_forward", "depthwise_backward", "FLAT_PATH"]
 FLAT_PATH = True  # use the flat path where it applies (tests switch it off)
 
 
+def _flat(xp, geo):
+    """Whether the flat path runs: where it applies, on host arrays. It reads back a
+    finiteness flag per cache block, which on a GPU would be a device-to-host copy and a
+    wait each call; the strided path reads nothing back."""
+    return FLAT_PATH and geo.flat and xp.__name__ == "numpy"
+
+
 def depthwise_forward(xp, x, kernel, bias, geo):
     """``y[n, oh, ow, c*M + m] = sum_{i,j} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
     * kernel[i, j, c, m] (+ bias[c*M + m])``, returned as ``(N, OH, OW, C*M)``."""
     x = expand_channels(xp, x, geo.m)
     y = xp.empty(geo.output_shape, dtype=x.dtype)
-    if not (FLAT_PATH and geo.flat and depthwise_flat.forward(xp, x, kernel, bias, geo, y)):
+    if not (_flat(xp, geo) and depthwise_flat.forward(xp, x, kernel, bias, geo, y)):
         _forward_strided(xp, x, kernel, bias, geo, y)
     return y
 
@@ -54,7 +62,7 @@ def depthwise_backward(xp, x, kernel, g, geo, need_dx=True, need_dw=True):
     xe = expand_channels(xp, x, geo.m) if need_dw else None
     dxe = xp.empty((geo.n, geo.h, geo.w, geo.channels), dtype=g.dtype) if need_dx else None
     # the flat path's input gradient multiplies g by zeros: it needs a finite g
-    if FLAT_PATH and geo.flat and (not need_dx or bool(xp.isfinite(g.sum()))):
+    if _flat(xp, geo) and (not need_dx or bool(xp.isfinite(g.sum()))):
         dw = depthwise_flat.backward(xp, xe, kernel, g, geo, dxe)
     else:
         dw = _backward_strided(xp, xe, kernel, g, geo, dxe)

@@ -102,10 +102,14 @@ class SparseSoftmaxCrossEntropy(Function):
         picked = xp.take_along_axis(shifted, self.index, axis=self.axis)
         return (log_total - picked).squeeze(self.axis)
 
-    def _onehot(self, z):
+    def _at_label(self, z):
+        """Bool array of ``z``'s shape, True at each sample's label along ``axis``."""
         xp, axis = self.xp, self.axis % z.ndim
         classes = xp.arange(z.shape[axis]).reshape((-1,) + (1,) * (z.ndim - axis - 1))
-        return Tensor._wrap((classes == self.index).astype(z.dtype))
+        return classes == self.index
+
+    def _onehot(self, z):
+        return Tensor._wrap(self._at_label(z).astype(z.dtype))
 
     def backward(self, gy):
         (z,) = self.inputs
@@ -114,9 +118,8 @@ class SparseSoftmaxCrossEntropy(Function):
         xp, (p,) = self.xp, self._saved
         g = xp.expand_dims(gy.data, self.axis)
         gz = p * g  # then subtract g at each label: g * (p - onehot)
-        at_label = xp.take_along_axis(gz, self.index, axis=self.axis) - g
-        xp.put_along_axis(gz, self.index, at_label, axis=self.axis)
-        return Tensor._wrap(gz)
+        # a mask rather than put_along_axis, which CuPy only has from version 14
+        return Tensor._wrap(xp.where(self._at_label(p), gz - g, gz))
 
 
 class SigmoidCrossEntropy(Function):

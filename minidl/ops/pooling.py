@@ -130,7 +130,8 @@ class MaxPool2D(Function):
             else:
                 better = view > y  # strict: ties keep the earlier tap
                 xp.copyto(y, view, where=better)
-                xp.copyto(arg, t, where=better)
+                # t as an int16 scalar: CuPy 13.0-13.2 reject a Python int src under NumPy 2
+                xp.copyto(arg, arg.dtype.type(t), where=better)
         self.arg = arg
         return y
 

@@ -66,11 +66,8 @@ class ScatterAdd(Function):
         gx = self.xp.zeros(self.shape, dtype=gy.dtype)
         if _is_basic(self.index):
             gx[self.index] = gy
-        elif self.xp.__name__ == "numpy":
+        else:  # unbuffered: repeated indices accumulate (CuPy has ufunc.at since v12)
             self.xp.add.at(gx, self.index, gy)
-        else:
-            import cupyx
-            cupyx.scatter_add(gx, self.index, gy)
         return gx
 
     def backward(self, ggx):

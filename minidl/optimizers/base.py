@@ -50,6 +50,10 @@ def _positive(value, name, allow_none=True, allow_zero=False):
     return float(value)
 
 
+def _xp(array):
+    return _backend.backend_of(array).xp
+
+
 class Optimizer:
     """Base class of the optimizers.
 
@@ -254,13 +258,14 @@ class Optimizer:
         if self.clipvalue is not None:
             v = self.clipvalue
             return [g.clip(-v, v) for g in grads]
+        # the norms stay on the device: reading them back costs a copy and a wait per step
         if self.clipnorm is not None:
             c = self.clipnorm
-            return [g * (c / max(float((g * g).sum()) ** 0.5, c)) for g in grads]
-        if self.global_clipnorm is not None:
-            c = self.global_clipnorm
-            norm = sum(float((g * g).sum()) for g in grads) ** 0.5
-            return [g * (c / max(norm, c)) for g in grads]
+            return [g * (c / _xp(g).maximum(_xp(g).sqrt((g * g).sum()), c)) for g in grads]
+        if self.global_clipnorm is not None and grads:
+            c, xp = self.global_clipnorm, _xp(grads[0])
+            norm = xp.sqrt(sum((g * g).sum() for g in grads))
+            return [g * (c / xp.maximum(norm, c)) for g in grads]
         return grads
 
     def update_step(self, gradient, weight, learning_rate):
