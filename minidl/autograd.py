@@ -286,7 +286,8 @@ def as_tensor(value, like=None):
         # a NumPy scalar is a host number like a Python one: it goes to any backend
         if owner != b and not isinstance(value, numpy.generic):
             raise ValueError(f"cannot mix a {owner.name} array with a {b.name} tensor in one "
-                             f"op; move one with .to({b.name!r})")
+                             f"op; move the array with mdl.tensor(array, backend={b.name!r})"
+                             f" or the tensor with .to({owner.name!r})")
         return Tensor._wrap(b.xp.asarray(value))
     dtype = like.dtype if _is_float(like.dtype) else config.floatx()
     return Tensor._wrap(b.xp.asarray(value, dtype=dtype))

@@ -11,7 +11,7 @@ True
 """
 import numpy
 
-__all__ = ["seed", "host_generator", "generator", "get_state", "set_state"]
+__all__ = ["seed", "host_generator", "generator", "reseed", "get_state", "set_state"]
 
 _seed = None
 _generators = {}
@@ -42,6 +42,16 @@ def generator(backend=None):
             # CuPy's generator accepts a seed; offset so that it does not mirror the host one
             _generators[b.name] = b.xp.random.default_rng(None if _seed is None else _seed + 1)
     return _generators[b.name]
+
+
+def reseed(backend):
+    """Reseed a device backend's generator with a number drawn from the host generator
+    (NumPy's is left alone). ``fit`` does this at each epoch: a checkpoint saves the host
+    state only, so a run resumed from one draws the same dropout masks on CuPy too."""
+    from .backend import resolve
+    b = resolve(backend)
+    if b.name != "numpy":
+        _generators[b.name] = b.xp.random.default_rng(int(host_generator().integers(2 ** 63)))
 
 
 def get_state():

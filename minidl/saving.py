@@ -9,7 +9,8 @@ given, whatever its suffix:
 - ``weight_<i>``: the weights in ``model.weights`` order;
 - ``optimizer_<i>``: the optimizer's state arrays;
 - ``rng_state``: the host random generator's state (so a resumed run draws the same
-  shuffles and dropout masks as an uninterrupted one).
+  shuffles and dropout masks as an uninterrupted one; on CuPy, ``fit`` reseeds the device
+  generator from it at each epoch).
 
 Writing goes to a temporary file in the same folder, then ``os.replace``: a save that dies
 halfway leaves the previous file intact. Reading uses ``allow_pickle=False`` and

@@ -109,6 +109,29 @@ def test_cupy_branches_train_like_numpy(fake_cupy):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+def test_resumed_run_draws_the_same_dropout_masks_on_the_device(fake_cupy, tmp_path):
+    """A checkpoint holds the host random state; fit reseeds the device generator from it
+    each epoch, so resuming equals training straight through."""
+    x, y = data()
+
+    def run(epochs, initial_epoch=0, model=None):
+        model = model or compiled("cupy")
+        model.fit(x, y, batch_size=8, epochs=epochs, initial_epoch=initial_epoch, verbose=0)
+        return model
+
+    straight = run(3)
+    first = run(1)
+    first.save(tmp_path / "ckpt")
+    mdl.random.seed(999)
+    with mdl.use_backend("cupy"):
+        loaded = mdl.models.load_model(tmp_path / "ckpt")
+    assert loaded.backend == "cupy"  # built there, it stays there outside the block
+    resumed = run(3, initial_epoch=1, model=loaded)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.get_weights()[0], straight.get_weights()[0])
+
+
 def test_bad_label_raises_on_device_with_the_loss_read(fake_cupy):
     x, y = data()
     y[5] = 7

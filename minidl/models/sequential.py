@@ -88,6 +88,7 @@ class Sequential(Model):
                 shapes.append((None,) + tuple(x.shape[1:]))
         self._output_shapes = shapes
         self._build_shape = input_shape
+        self._backend = b  # built: the model stays with its weights, whatever the default
         self.built = True
 
     def call(self, inputs, training=None):

@@ -337,6 +337,7 @@ class Trainer:
         self.history = history
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
+            _random.reseed(self.backend)  # device draws follow the checkpointed host state
             cbs.on_epoch_begin(epoch)
             self._reset_metrics()
             start = time.perf_counter()
