@@ -332,6 +332,7 @@ def markdown(header, body):
 
 def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
     peer = device.peer_label
+    on_gpu = device.backend != "numpy"  # the targets are GPU targets: a CPU run is a check
     timer = "host timer (time.perf_counter)" if device.backend == "numpy" else \
         "CUDA events (cupy.cuda.Event, torch.cuda.Event)"
     setup = [["device", device.describe()],
@@ -349,7 +350,7 @@ def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
     body = []
     for r in rows:
         target = TARGETS[r["mode"]]
-        verdict = "-" if r["ratio"] is None else \
+        verdict = "-" if r["ratio"] is None or not on_gpu else \
             ("met" if r["ratio"] <= target else "**missed**")
         body.append([r["label"], str(r["n"]), r["mode"], _ms(r["peer"]), _ms(r["ours"]),
                      _ratio(r["ratio"]), f"<= {target}x ({verdict})",
@@ -364,7 +365,7 @@ def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
         ratios = [r["ratio"] for r in rows if r["mode"] == mode and r["ratio"] is not None]
         if ratios:
             worst = max(ratios)
-            verdict = "met" if worst <= TARGETS[mode] else "**missed**"
+            verdict = "-" if not on_gpu else "met" if worst <= TARGETS[mode] else "**missed**"
             summary.append([mode, f"{geomean(ratios):.2f}x", f"{worst:.2f}x",
                             f"<= {TARGETS[mode]}x on every shape ({verdict})"])
     if summary:

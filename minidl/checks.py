@@ -13,33 +13,35 @@ the one copy the step makes anyway, then raises the first failed check's error.
 1.5
 """
 import contextlib
+import contextvars
 
 from .backend import backend_of
 
 __all__ = ["check", "deferred", "read"]
 
-_pending = None  # a list of (flag, error) inside deferred()
+_pending = contextvars.ContextVar("minidl_pending_checks", default=None)  # inside deferred()
 
 
 def check(flag, error):
     """Raise ``error()`` when the 0-d boolean array ``flag`` is true: now, or at ``read``
     inside ``deferred()``. ``error`` may read device data (it runs only on failure)."""
-    if _pending is None:
+    pending = _pending.get()
+    if pending is None:
         if bool(flag):
             raise error()
     else:
-        _pending.append((flag, error))
+        pending.append((flag, error))
 
 
 @contextlib.contextmanager
 def deferred():
     """Collect the checks made inside; yields the list that ``read`` takes."""
-    global _pending
-    previous, _pending = _pending, []
+    pending = []
+    token = _pending.set(pending)
     try:
-        yield _pending
+        yield pending
     finally:
-        _pending = previous
+        _pending.reset(token)
 
 
 def read(value, pending=()):

@@ -198,6 +198,13 @@ def _sparse_labels(y_true, y_pred, axis):
     return labels
 
 
+def _label_error(labels, bad, classes, axis, ignore_class):
+    value = labels[bad].reshape(-1)[0].item()
+    return ValueError(f"y_true holds the label {value!r}, not a class index in [0, {classes}) "
+                      f"for y_pred with {classes} classes on axis {axis}" +
+                      ("" if ignore_class is None else f" (ignore_class={ignore_class!r})"))
+
+
 def _sparse_crossentropy(y_true, y_pred, from_logits, ignore_class, axis, validate=True):
     """The per-sample losses and the valid-label mask (None without ignore_class)."""
     y_pred = _as_pred(y_pred)
@@ -212,26 +219,18 @@ def _sparse_crossentropy(y_true, y_pred, from_logits, ignore_class, axis, valida
             bad |= labels != xp.floor(labels)
         if valid is not None:
             bad &= valid
-
-        def error(labels=labels):  # the labels as given (replaced below)
-            value = labels[bad].reshape(-1)[0].item()
-            return ValueError(f"y_true holds the label {value!r}, not a class index in "
-                              f"[0, {classes}) for y_pred with {classes} classes on axis "
-                              f"{axis}" + ("" if ignore_class is None else
-                                           f" (ignore_class={ignore_class!r})"))
         # inside a training step the flag is read with the loss (minidl.checks), so the
-        # loss is computed first: bad labels are replaced by 0 to keep indexing in range
-        checks.check(bad.any(), error)
+        # loss is computed first: bad labels index class 0 meanwhile
+        checks.check(bad.any(), lambda: _label_error(labels, bad, classes, axis, ignore_class))
         usable = ~bad if valid is None else valid & ~bad
-    if usable is not None:
-        labels = xp.where(usable, labels, 0)
-    labels = labels.astype("int64", copy=False)
+    index = labels if usable is None else xp.where(usable, labels, 0)
+    index = index.astype("int64", copy=False)
     if from_logits:
-        values = sparse_softmax_cross_entropy_with_logits(labels, y_pred, axis=axis)
+        values = sparse_softmax_cross_entropy_with_logits(index, y_pred, axis=axis)
     else:
         a = axis % y_pred.ndim
         classes_col = xp.arange(classes).reshape((-1,) + (1,) * (y_pred.ndim - a - 1))
-        onehot = (classes_col == xp.expand_dims(labels, a)).astype(y_pred.dtype)
+        onehot = (classes_col == xp.expand_dims(index, a)).astype(y_pred.dtype)
         p = _clip_probabilities(y_pred / _sum(y_pred, axis, keepdims=True))
         values = -_sum(Tensor._wrap(onehot) * M.log(p), axis)
     if valid is not None:

@@ -45,13 +45,15 @@ def generator(backend=None):
 
 
 def reseed(backend):
-    """Reseed a device backend's generator with a number drawn from the host generator
-    (NumPy's is left alone). ``fit`` does this at each epoch: a checkpoint saves the host
-    state only, so a run resumed from one draws the same dropout masks on CuPy too."""
+    """Draw a number from the host generator and reseed a device backend's generator with
+    it (NumPy's is the host one: only the draw happens, so both backends shuffle alike).
+    ``fit`` does this at each epoch: a checkpoint saves the host state only, so a run
+    resumed from one draws the same dropout masks on CuPy too."""
     from .backend import resolve
     b = resolve(backend)
+    number = int(host_generator().integers(2 ** 63))
     if b.name != "numpy":
-        _generators[b.name] = b.xp.random.default_rng(int(host_generator().integers(2 ** 63)))
+        _generators[b.name] = b.xp.random.default_rng(number)
 
 
 def get_state():

@@ -12,10 +12,12 @@ CuPy array where it matters here:
   implicit conversion); NumPy index arrays are accepted, as CuPy converts them;
 - functions CuPy 13 lacks (``MISSING``) are absent;
 - each call that would copy device memory to the host on a GPU (``.get()``, ``.item()``,
-  ``.tolist()``, ``float()``/``int()``/``bool()`` of an array, ``cupy.asnumpy``) is
-  recorded with the minidl function that made it (``reads()``).
+  ``.tolist()``, ``float()``/``int()``/``bool()`` of an array, ``cupy.asnumpy``), or wait
+  for the device to learn an output's size (a boolean mask as an index, ``nonzero`` and
+  its kin, ``SIZED``), is recorded with the minidl function that made it (``reads()``).
 
-It is not an emulator: dtype promotion, out-of-bounds indexing and speed are NumPy's.
+It is not an emulator: dtype promotion, out-of-bounds indexing and speed are NumPy's, and
+``numpy.asarray(device_array)`` works here (CuPy raises), being no call it can see.
 """
 import contextlib
 import sys
@@ -29,6 +31,7 @@ from minidl import backend as _backend
 from minidl import random as _random
 
 MISSING = {"put_along_axis", "errstate"}  # NumPy functions that CuPy 13 does not have
+SIZED = {"nonzero", "flatnonzero", "argwhere", "unique", "extract"}  # output size: a wait
 _reads = None  # a list while reads() records
 
 
@@ -97,6 +100,16 @@ class ndarray(np.ndarray):
     def _host(self):
         return self.view(np.ndarray)
 
+    def __getitem__(self, index):
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(p, np.ndarray) and p.dtype == bool for p in parts):
+            _record("mask")
+        return super().__getitem__(index)
+
+    def nonzero(self):
+        _record("nonzero")
+        return _device(self._host().nonzero())
+
     def get(self):
         _record("get")
         return self._host().copy()
@@ -142,8 +155,11 @@ def _device(value):
     return value
 
 
-def _on_device(fn):
+def _on_device(fn, read=None):
+    """``fn`` returning device arrays; ``read`` names the host read it makes, if any."""
     def call(*args, **kwargs):
+        if read:
+            _record(read)
         return _device(fn(*args, **kwargs))
     call.__name__ = getattr(fn, "__name__", "call")
     return call
@@ -164,7 +180,7 @@ class _Module(types.ModuleType):
         if isinstance(attr, types.ModuleType):
             attr = _Module(f"{self.__name__}.{name}", attr)
         elif callable(attr) and not isinstance(attr, (type, np.ufunc)):
-            attr = _on_device(attr)  # ufuncs keep the subclass themselves
+            attr = _on_device(attr, name if name in SIZED else None)  # ufuncs need not
         setattr(self, name, attr)
         return attr
 

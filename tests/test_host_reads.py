@@ -9,17 +9,6 @@ import pytest
 import minidl as mdl
 from minidl import checks, layers, metrics
 
-
-def _no_gpu():
-    try:
-        mdl.backend.resolve("cupy")
-    except RuntimeError as err:
-        return str(err)
-    return None
-
-
-NO_GPU = _no_gpu()
-
 LOSS, METRIC = "checks.py:read", "metrics.py:result"
 
 
@@ -92,12 +81,20 @@ def test_the_stand_in_records_reads(fake_cupy):
     with fake_cupy.reads() as reads:
         float(t.sum())
         t.numpy()
-    assert reads == [("float", "autograd.py:__float__"), ("asnumpy", "backend.py:to_numpy")]
+        t.data[t.data > 1.5]
+        fake_cupy.cupy.nonzero(t.data)
+    assert reads == [("float", "autograd.py:__float__"), ("asnumpy", "backend.py:to_numpy"),
+                     ("mask", "outside minidl"), ("nonzero", "outside minidl")]
+    with pytest.raises(TypeError, match="NumPy array mixed"):
+        t.data + np.ones(2)
+    with pytest.raises(TypeError, match="numpy.testing"):
+        np.testing.assert_allclose(t.data, t.data)
 
 
 def test_cupy_branches_train_like_numpy(fake_cupy):
-    """Two steps on the stand-in (cupyx.scatter_add, the CuPy generator, the generic xp
-    kernels) give NumPy's weights; dropout is off so both draw nothing."""
+    """Two steps on the stand-in (``cupy.add.at``, ``cupyx.scipy.special``, the generic
+    ``xp`` kernels instead of the compiled ones) give NumPy's weights; dropout is off, so
+    the backends' different random streams do not matter."""
     x, y = data()
     results = []
     for backend in ("numpy", "cupy"):
@@ -150,24 +147,28 @@ extern "C" __global__ void spin(long long cycles) {
 """
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(NO_GPU is not None, reason=f"no GPU: {NO_GPU}")
+@pytest.mark.gpu  # skipped without a GPU (conftest.py)
 def test_fit_waits_for_the_gpu_only_to_read_the_loss_and_metrics(monkeypatch):
-    """Before each step and after each allowed read, a kernel keeps the GPU busy for about
-    half a second; an event recorded after it must still be pending when the next allowed
-    read begins, i.e. nothing in between waited for the device (every device-to-host copy
-    waits)."""
+    """At each step's start and after each allowed read, a kernel keeps the GPU busy for
+    about half a second; an event recorded after it must still be pending when the next
+    allowed read or step begins, i.e. nothing in between waited for the device (every
+    device-to-host copy waits)."""
     import cupy
     spin = cupy.RawKernel(SPIN, "spin")
     busy, seen = [], []
 
-    def occupy(*_):
+    def occupy():
         spin((1,), (1,), (np.int64(10 ** 9),))  # about 0.5 s at 2 GHz
         done = cupy.cuda.Event(disable_timing=True)
         done.record()
         busy.append(done)
 
     read, result = checks.read, metrics.Mean.result
+
+    def batch_begin(batch, logs=None):
+        if busy:
+            seen.append(("begin", busy[-1].done))
+        occupy()
 
     def watched_read(value, pending=()):
         seen.append(("loss", busy[-1].done))
@@ -187,8 +188,9 @@ def test_fit_waits_for_the_gpu_only_to_read_the_loss_and_metrics(monkeypatch):
     monkeypatch.setattr(checks, "read", watched_read)
     monkeypatch.setattr(metrics.Mean, "result", watched_result)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
-              callbacks=[mdl.callbacks.LambdaCallback(on_train_batch_begin=occupy)])
-    assert seen == [("loss", False), ("metric", False)] * 2
+              callbacks=[mdl.callbacks.LambdaCallback(on_train_batch_begin=batch_begin)])
+    assert seen == [("loss", False), ("metric", False), ("begin", False),
+                    ("loss", False), ("metric", False)]
 
 
 def test_checks_raise_at_once_outside_a_step_and_at_the_read_inside():

@@ -50,10 +50,6 @@ def _positive(value, name, allow_none=True, allow_zero=False):
     return float(value)
 
 
-def _xp(array):
-    return _backend.backend_of(array).xp
-
-
 class Optimizer:
     """Base class of the optimizers.
 
@@ -258,15 +254,16 @@ class Optimizer:
         if self.clipvalue is not None:
             v = self.clipvalue
             return [g.clip(-v, v) for g in grads]
+        if (self.clipnorm is None and self.global_clipnorm is None) or not grads:
+            return grads
         # the norms stay on the device: reading them back costs a copy and a wait per step
+        xp = _backend.backend_of(grads[0]).xp
         if self.clipnorm is not None:
             c = self.clipnorm
-            return [g * (c / _xp(g).maximum(_xp(g).sqrt((g * g).sum()), c)) for g in grads]
-        if self.global_clipnorm is not None and grads:
-            c, xp = self.global_clipnorm, _xp(grads[0])
-            norm = xp.sqrt(sum((g * g).sum() for g in grads))
-            return [g * (c / xp.maximum(norm, c)) for g in grads]
-        return grads
+            return [g * (c / xp.maximum(xp.sqrt((g * g).sum()), c)) for g in grads]
+        c = self.global_clipnorm
+        norm = xp.sqrt(sum((g * g).sum() for g in grads))
+        return [g * (c / xp.maximum(norm, c)) for g in grads]
 
     def update_step(self, gradient, weight, learning_rate):
         """The optimizer's own rule: update ``weight.data`` (and its slots) in place."""
