@@ -6,8 +6,9 @@ Shapes (channels_last, rank 2): ``x (N, H, W, C)``, ``kernel (KH, KW, C, M)``, o
 ow*sw + j*dw - pad_left)``; TensorFlow's "same" rule puts the extra pixel bottom/right.
 
 The work is cut into cache blocks (``BLOCK_BYTES``, whole images or runs of rows) that
-``run`` shares among ``minidl.config.num_threads()`` threads: NumPy releases the GIL inside its loops, so
-two blocks really run at once on two cores. On a GPU backend a block is the whole batch.
+``run`` shares among ``minidl.config.num_threads()`` threads: NumPy releases the GIL inside
+its loops, so two blocks really run at once on two cores. On a GPU backend a block is the
+whole batch.
 
 >>> geo = Geometry((2, 7, 6, 3), (3, 3, 3, 2), (2, 2), (1, 1), "same")
 >>> geo.output_shape, geo.pad_top, geo.pad_left
@@ -105,6 +106,24 @@ def scratch(buffer, shape):
     for s in shape:
         size *= s
     return buffer[:size].reshape(shape)
+
+
+def multiply_into(xp, a, b, out, write, buffer):
+    """``out = a * b`` when ``write`` (the tap covering the block), else ``out += a * b``
+    with the product in the scratch ``buffer`` (nothing allocated)."""
+    if write:
+        xp.multiply(a, b, out=out)
+    else:
+        tmp = scratch(buffer, out.shape)
+        xp.multiply(a, b, out=tmp)
+        xp.add(out, tmp, out=out)
+
+
+def add_kernel_grad(xp, x, g, partial, buffer):
+    """``partial += sum(x * g)`` over the two leading axes (a tap's kernel gradient)."""
+    tmp = scratch(buffer, g.shape)
+    xp.multiply(x, g, out=tmp)
+    xp.add(partial, tmp.sum(axis=(0, 1)), out=partial)
 
 
 def first_cover(covers, count):

@@ -20,7 +20,7 @@ read or written once in a strided pattern instead of once per tap.
 """
 import contextlib
 
-from .depthwise_blocks import blocks, first_cover, run, scratch
+from .depthwise_blocks import add_kernel_grad, blocks, first_cover, multiply_into, run, scratch
 
 __all__ = ["Layout", "forward", "backward", "TILE_ELEMENTS"]
 
@@ -164,12 +164,7 @@ def forward(xp, x, kernel, bias, geo, y):
                     view = _runs(sources[plane[k]], start + shifts[k] - base, count, length)
                     target = _runs(out, start, count, length)
                     w_tap = lay.tiles[k, start % s:start % s + length]
-                    if k == cover:
-                        xp.multiply(view, w_tap, out=target)
-                    else:
-                        tmp = scratch(buffer, view.shape)
-                        xp.multiply(view, w_tap, out=tmp)
-                        xp.add(target, tmp, out=target)
+                    multiply_into(xp, view, w_tap, target, k == cover, buffer)
             if b_tile is not None:
                 for start, count, length in lay.segments(lo, hi):
                     target = _runs(out, start, count, length)
@@ -230,19 +225,12 @@ def backward(xp, xe, kernel, g, geo, dxe):
                     at, phase = start + shifts[k] - base, start % s
                     g_view = _runs(gf[n0:n1], start, count, length)
                     if need_dx:
-                        dx_view = _runs(ds[plane[k]], at, count, length)
-                        w_tap = lay.tiles[k, phase:phase + length]
-                        if k in covers:
-                            xp.multiply(g_view, w_tap, out=dx_view)
-                        else:
-                            tmp = scratch(buffer, g_view.shape)
-                            xp.multiply(g_view, w_tap, out=tmp)
-                            xp.add(dx_view, tmp, out=dx_view)
+                        multiply_into(xp, g_view, lay.tiles[k, phase:phase + length],
+                                      _runs(ds[plane[k]], at, count, length), k in covers,
+                                      buffer)
                     if need_dw:
-                        tmp = scratch(buffer, g_view.shape)
-                        xp.multiply(_runs(xs[plane[k]], at, count, length), g_view, out=tmp)
-                        partial = sums[k, phase:phase + length]
-                        xp.add(partial, tmp.sum(axis=(0, 1)), out=partial)
+                        add_kernel_grad(xp, _runs(xs[plane[k]], at, count, length), g_view,
+                                        sums[k, phase:phase + length], buffer)
             if need_dx and not lay.direct:
                 lay.write_back(ds.reshape(planes, nb, h1 - h0, geo.ow, geo.channels),
                                dxe, n0, n1, h0, h1)

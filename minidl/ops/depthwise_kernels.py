@@ -23,8 +23,8 @@ product (``out=``); kernel taps are pre-broadcast along W so inner loops run ove
 contiguous rows. The backward computes input and kernel gradients in one pass per block.
 """
 from . import depthwise_flat
-from .depthwise_blocks import (Geometry, blocks, expand_channels, first_cover, run, scratch,
-                               span)
+from .depthwise_blocks import (Geometry, add_kernel_grad, blocks, expand_channels,
+                               first_cover, multiply_into, run, span)
 
 __all__ = ["Geometry", "depthwise_forward", "depthwise_backward", "FLAT_PATH"]
 
@@ -100,14 +100,9 @@ def _forward_strided(xp, x, kernel, bias, geo, y):
                 cl, ch, columns = cols[t]
                 if rows is None or columns is None:
                     continue
-                view, w_tap = x[n0:n1, rows, columns], w_rows[i, j, cl:ch]
-                if t == cover:
-                    xp.multiply(view, w_tap, out=out)
-                else:
-                    tmp = scratch(buffer, view.shape)
-                    xp.multiply(view, w_tap, out=tmp)
-                    target = out[:, lo - r0:hi - r0, cl:ch]
-                    xp.add(target, tmp, out=target)
+                target = out if t == cover else out[:, lo - r0:hi - r0, cl:ch]
+                multiply_into(xp, x[n0:n1, rows, columns], w_rows[i, j, cl:ch], target,
+                              t == cover, buffer)
             if b_row is not None:
                 xp.add(out, b_row, out=out)
 
@@ -142,18 +137,11 @@ def _backward_strided(xp, xe, kernel, g, geo, dxe):
                     continue
                 g_view = g[n0:n1, lo:hi, cl:ch]
                 if need_dx:
-                    dx_view, w_tap = dxe[n0:n1, rows, columns], w_rows[i, j, cl:ch]
-                    if t == cover:
-                        xp.multiply(g_view, w_tap, out=dx_view)
-                    else:
-                        tmp = scratch(buffer, g_view.shape)
-                        xp.multiply(g_view, w_tap, out=tmp)
-                        xp.add(dx_view, tmp, out=dx_view)
+                    multiply_into(xp, g_view, w_rows[i, j, cl:ch], dxe[n0:n1, rows, columns],
+                                  t == cover, buffer)
                 if need_dw:
-                    tmp = scratch(buffer, g_view.shape)
-                    xp.multiply(xe[n0:n1, rows, columns], g_view, out=tmp)
-                    partial = dw_rows[i, j, cl:ch]
-                    xp.add(partial, tmp.sum(axis=(0, 1)), out=partial)
+                    add_kernel_grad(xp, xe[n0:n1, rows, columns], g_view,
+                                    dw_rows[i, j, cl:ch], buffer)
         return dw_rows
 
     partials = run(xp, work, blocks(xp, geo.n, geo.h, geo.w * geo.channels * g.itemsize))
