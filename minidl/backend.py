@@ -113,6 +113,11 @@ def available_backends():
     return names
 
 
+def is_array(data):
+    """True for a NumPy or a CuPy array."""
+    return backend_of(data).owns(data)
+
+
 def backend_of(array):
     """The backend that owns ``array`` (NumPy for anything that is not a CuPy array)."""
     if type(array) is numpy.ndarray:  # the common case, checked first for speed

@@ -33,7 +33,7 @@ import numbers
 
 from . import config, losses as _losses
 from .autograd import Tensor, no_grad
-from .backend import backend_of, get_backend
+from .backend import backend_of, get_backend, is_array
 from .identifiers import Configurable, Family, dtype_name, snake_case
 from .losses import squeeze_or_expand_to_same_rank
 
@@ -48,17 +48,13 @@ __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
 
 
 # -- arrays ------------------------------------------------------------------------------
-def _is_array(x):
-    return backend_of(x).owns(x)
-
-
 def _to_array(x, backend=None, argument="values"):
     """``x`` as a backend array: a Tensor's data (off the tape), an array as it is; a list
     goes to ``backend`` (or the default). Host arrays move to a device ``backend``."""
     data = x.data if isinstance(x, Tensor) else x
     if backend is None:
-        return data if _is_array(data) else get_backend().asarray(data)
-    if _is_array(data) and backend_of(data) != backend and backend.name == "numpy":
+        return data if is_array(data) else get_backend().asarray(data)
+    if is_array(data) and backend_of(data) != backend and backend.name == "numpy":
         raise ValueError(f"{argument} lives on {backend_of(data).name} but y_pred on numpy; "
                          "move one with .to(...)")
     return backend.asarray(data)

@@ -25,7 +25,7 @@ __all__ = ["Trainer"]
 
 
 def _is_array(x):
-    return isinstance(x, (np.ndarray, Tensor)) or _backend._is_cupy_array(x)
+    return isinstance(x, Tensor) or _backend.is_array(x)
 
 
 def _as_array(x, name):
