@@ -2,4 +2,5 @@
 import importlib.util
 
 # the compiled kernels' module imports Numba, an optional extra
-collect_ignore = [] if importlib.util.find_spec("numba") else ["minidl/ops/numba_kernels.py"]
+collect_ignore = [] if importlib.util.find_spec("numba") else [
+    "minidl/ops/depthwise/numba_kernels.py"]

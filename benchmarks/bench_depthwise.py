@@ -15,6 +15,7 @@ PyTorch is a benchmark peer only, never a dependency of minidl.
 """
 import argparse
 import datetime
+import importlib.util
 import os
 import sys
 
@@ -45,7 +46,7 @@ CASES = [
     ("sep 28x28x128 -> 256", 32, 28, 28, 128, 1, 256),
     ("sep 32x32x32 -> 64", 64, 32, 32, 32, 1, 64),
 ]
-PATHS = ("numba", "numpy") if mdl.ops.cpu_kernels.available() else ("numpy",)
+PATHS = ("numba", "numpy") if importlib.util.find_spec("numba") else ("numpy",)
 TARGETS = {"numba": {"dw forward": 1.0, "dw forward+backward": 1.0,
                      "sep forward+backward": 1.0},
            "numpy": {"dw forward": 6.0, "dw forward+backward": 4.0,

@@ -93,7 +93,7 @@ class HostDevice:
     clock = peer_clock = staticmethod(timed)
 
     def describe(self):
-        return (f"{machine()}; minidl CPU kernels {mdl.ops.cpu_kernels.active()}, "
+        return (f"{machine()}; minidl CPU kernels {mdl.config.cpu_kernels()}, "
                 f"{mdl.config.num_threads()} threads")
 
 

@@ -12,6 +12,7 @@ peer only; without it the table shows minidl alone.
 """
 import argparse
 import datetime
+import importlib.util
 import os
 import sys
 
@@ -110,7 +111,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 15
     rng = np.random.default_rng(0)
-    paths = ("numba", "numpy") if mdl.ops.cpu_kernels.available() else ("numpy",)
+    paths = ("numba", "numpy") if importlib.util.find_spec("numba") else ("numpy",)
     print(f"{machine()}; {datetime.date.today()}")
     print(f"{'input':>10} {'path':>6} {'minidl ms':>10} {'img/s':>8} {'torch ms':>9} "
           f"{'img/s':>8} {'ratio':>6}")

@@ -10,14 +10,23 @@ training curves when matplotlib is installed.
     python examples/mobilenet_digits.py                 # NumPy backend, CPU
     python examples/mobilenet_digits.py --backend cupy  # the same on a GPU
     python examples/mobilenet_digits.py --data DIR      # MNIST IDX files in DIR
+    mpiexec -n 2 python examples/mobilenet_digits.py --distributed  # data-parallel
+
+With ``--distributed`` each process trains on its share of every batch (``--batch-size``
+is the global batch) and uses one thread; process 0 prints and saves.
 """
 import argparse
 import os
+import sys
 import time
 
-import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
-import numpy as np
-from minidl import layers
+if "--distributed" in sys.argv:  # one thread per process; OpenBLAS reads it as NumPy loads
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("MINIDL_NUM_THREADS", "1")
+
+import minidl as mdl  # noqa: E402  (first: it tunes OpenBLAS's threads before NumPy loads)
+import numpy as np  # noqa: E402
+from minidl import layers  # noqa: E402
 
 
 def separable_block(filters, strides=1):
@@ -101,8 +110,13 @@ def main(argv=None):
                         help="where to save the trained model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel training over the processes of mpiexec")
     args = parser.parse_args(argv)
 
+    if args.distributed:
+        mdl.distribution.set_distribution(mdl.distribution.DataParallel())
+    chief = mdl.distribution.process_id() == 0  # prints and saves
     mdl.random.seed(args.seed)
     if args.data:
         x_train, x_test, y_train, y_test = load_idx_split(args.data)
@@ -112,7 +126,7 @@ def main(argv=None):
     model.compile(optimizer=mdl.optimizers.Adam(learning_rate=3e-3),
                   loss=mdl.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    if args.verbose:
+    if args.verbose and chief:
         model.summary()
     start = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
@@ -121,8 +135,12 @@ def main(argv=None):
                             monitor="loss", factor=0.3, patience=3, min_lr=1e-4)])
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    if not chief:
+        return accuracy
+    processes = mdl.distribution.num_processes()
     print(f"test accuracy {accuracy:.4f} (loss {loss:.4f}), wall time {seconds:.1f} s "
-          f"for {args.epochs} epochs on {args.backend}")
+          f"for {args.epochs} epochs on {args.backend}"
+          + (f", {processes} processes" if args.distributed else ""))
     model.save(args.output)
     print(f"saved the model to {args.output}")
     png = plot_curves(history, os.path.splitext(args.output)[0] + "_curves.png")

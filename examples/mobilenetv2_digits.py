@@ -8,11 +8,14 @@ graph that is not a stack: MobileNetV2 inverted residual blocks (1x1 expansion
 (learning rate on a cosine decay) on scikit-learn's bundled 8x8 digits (1,797 images;
 80 % train, 20 % test), prints one line per epoch, the test accuracy and the wall time,
 saves the model (``--output``), loads it back and checks that the loaded model predicts
-bit for bit the same.
+bit for bit the same. With ``--augment`` the network starts with random shifts, rotations
+and zooms of the images (``RandomTranslation``, ``RandomRotation``, ``RandomZoom``),
+active only while training.
 
     python examples/mobilenetv2_digits.py                 # NumPy backend, CPU
     python examples/mobilenetv2_digits.py --backend cupy  # the same on a GPU
     python examples/mobilenetv2_digits.py --epochs 5      # a shorter run
+    python examples/mobilenetv2_digits.py --augment       # with data augmentation
 """
 import argparse
 import os
@@ -57,11 +60,19 @@ def inverted_residual(x, filters, strides, expansion, name):
 BLOCKS = [(16, 1, 1), (24, 2, 4), (24, 1, 4), (32, 2, 4), (32, 1, 4)]
 
 
-def build_model(input_shape=(8, 8, 1), classes=10, width=16):
-    """The example's network: a Conv2D stem, the inverted residual blocks, a 1x1 head,
-    global average pooling, dropout and a Dense classifier (logits)."""
+def augmentation(x):
+    """Random shifts by up to 1/8 of the image, rotations by up to 15 degrees and zooms by
+    up to 10 %, the borders filled with 0 (the background); identity at inference."""
+    x = layers.RandomTranslation(0.125, 0.125, fill_mode="constant", name="shift")(x)
+    x = layers.RandomRotation(15 / 360, fill_mode="constant", name="rotate")(x)
+    return layers.RandomZoom(0.1, fill_mode="constant", name="zoom")(x)
+
+
+def build_model(input_shape=(8, 8, 1), classes=10, width=16, augment=False):
+    """The example's network: optional augmentation, a Conv2D stem, the inverted residual
+    blocks, a 1x1 head, global average pooling, dropout and a Dense classifier (logits)."""
     inputs = mdl.Input(shape=input_shape, name="image")
-    x = conv_bn(inputs, width, 3, name="stem")
+    x = conv_bn(augmentation(inputs) if augment else inputs, width, 3, name="stem")
     for i, (filters, strides, expansion) in enumerate(BLOCKS):
         x = inverted_residual(x, filters, strides, expansion, name=f"block_{i}")
     x = conv_bn(x, 4 * BLOCKS[-1][0], 1, name="head")
@@ -79,6 +90,8 @@ def main(argv=None):
     parser.add_argument("--output", default="mobilenetv2_digits.minidl",
                         help="where to save the trained model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--augment", action="store_true",
+                        help="random shifts, rotations and zooms while training")
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
                         help="0 silent, 1 a progress bar per epoch, 2 one line per epoch")
     args = parser.parse_args(argv)
@@ -86,7 +99,7 @@ def main(argv=None):
     mdl.random.seed(args.seed)
     x_train, x_test, y_train, y_test = load_digits_split(args.seed)
     with mdl.use_backend(args.backend):
-        model = build_model(input_shape=x_train.shape[1:])
+        model = build_model(input_shape=x_train.shape[1:], augment=args.augment)
     steps = args.epochs * -(-len(x_train) // args.batch_size)
     schedule = mdl.optimizers.schedules.CosineDecay(3e-3, decay_steps=max(steps, 1),
                                                     alpha=0.01)

@@ -17,8 +17,9 @@ from .autograd import (Tensor, tensor, Function, no_grad, enable_grad, is_grad_e
 from .variable import Variable
 from . import functional, gradcheck
 from . import (initializers, regularizers, constraints, activations, layers, optimizers,
-               losses, metrics, callbacks, data, datasets, saving, models)
+               losses, metrics, callbacks, data, datasets, saving, models, distribution)
 from .models import Input
+from . import applications
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,5 @@ __all__ = ["Tensor", "tensor", "Function", "Variable", "Input", "no_grad", "enab
            "is_grad_enabled", "grad", "get_backend", "set_backend", "use_backend",
            "config", "random", "functional", "gradcheck", "initializers", "regularizers",
            "constraints", "activations", "layers", "optimizers", "losses", "metrics",
-           "callbacks", "data", "datasets", "saving", "models"]
+           "callbacks", "data", "datasets", "saving", "models", "distribution",
+           "applications"]

@@ -1,30 +1,38 @@
 """Activation functions with Keras 3's names, defaults and formulas: Tensor in, Tensor out.
 
-=================  ==============================================================
-``relu``           ``max(x, 0)``; Keras's options ``negative_slope``, ``max_value``,
-                   ``threshold`` (see ``relu``)
-``relu6``          ``min(max(x, 0), 6)``
-``leaky_relu``     ``x`` if ``x > 0`` else ``negative_slope * x`` (slope 0.2)
-``elu``            ``x`` if ``x > 0`` else ``alpha (exp(x) - 1)`` (alpha 1.0)
-``selu``           ``1.0507009873554805 * elu(x, 1.6732632423543772)``
-``celu``           ``max(x, 0) + min(0, alpha (exp(x / alpha) - 1))``
-``sigmoid``        ``1 / (1 + exp(-x))``
-``hard_sigmoid``   ``relu6(x + 3) / 6``
-``hard_silu``      ``x * hard_sigmoid(x)`` (alias ``hard_swish``)
-``hard_tanh``      ``clip(x, -1, 1)``
-``tanh``           ``tanh(x)``
-``softmax``        ``exp(x) / sum(exp(x), axis)`` (axis -1)
-``log_softmax``    ``x - logsumexp(x, axis)`` (axis -1)
-``softplus``       ``log(1 + exp(x))``
-``log_sigmoid``    ``-softplus(-x)``
-``softsign``       ``x / (1 + |x|)``
-``silu``           ``x * sigmoid(x)`` (alias ``swish``)
-``gelu``           ``x * Phi(x)``, exact (``approximate=False``, the default) or the
-                   tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
-``mish``           ``x * tanh(softplus(x))``
-``exponential``    ``exp(x)``
-``linear``         ``x``
-=================  ==============================================================
+==================  ==============================================================
+``relu``            ``max(x, 0)``; Keras's options ``negative_slope``, ``max_value``,
+                    ``threshold`` (see ``relu``)
+``relu6``           ``min(max(x, 0), 6)``
+``leaky_relu``      ``x`` if ``x > 0`` else ``negative_slope * x`` (slope 0.2)
+``elu``             ``x`` if ``x > 0`` else ``alpha (exp(x) - 1)`` (alpha 1.0)
+``selu``            ``1.0507009873554805 * elu(x, 1.6732632423543772)``
+``celu``            ``max(x, 0) + min(0, alpha (exp(x / alpha) - 1))``
+``sigmoid``         ``1 / (1 + exp(-x))``
+``hard_sigmoid``    ``relu6(x + 3) / 6``
+``hard_silu``       ``x * hard_sigmoid(x)`` (alias ``hard_swish``)
+``hard_tanh``       ``clip(x, -1, 1)``
+``tanh``            ``tanh(x)``
+``softmax``         ``exp(x) / sum(exp(x), axis)`` (axis -1)
+``log_softmax``     ``x - logsumexp(x, axis)`` (axis -1)
+``softplus``        ``log(1 + exp(x))``
+``log_sigmoid``     ``-softplus(-x)``
+``softsign``        ``x / (1 + |x|)``
+``silu``            ``x * sigmoid(x)`` (alias ``swish``)
+``gelu``            ``x * Phi(x)``, exact (``approximate=False``, the default) or the
+                    tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+``mish``            ``x * tanh(softplus(x))``
+``exponential``     ``exp(x)``
+``glu``             ``a * sigmoid(b)`` with ``a, b`` the two halves of ``x`` along ``axis``
+``tanh_shrink``     ``x - tanh(x)``
+``soft_shrink``     ``x - t`` if ``x > t``, ``x + t`` if ``x < -t``, else 0 (t 0.5)
+``hard_shrink``     ``x`` if ``|x| > t`` else 0 (t 0.5)
+``squareplus``      ``(x + sqrt(x^2 + b)) / 2`` (b 4)
+``sparse_plus``     0 for ``x <= -1``, ``x`` for ``x >= 1``, else ``(x + 1)^2 / 4``
+``sparse_sigmoid``  ``clip(x + 1, 0, 2) / 2``
+``threshold``       ``x`` if ``x > threshold`` else ``default_value`` (no defaults)
+``linear``          ``x``
+==================  ==============================================================
 
 ``get(None)`` and ``get("linear")`` give ``linear``; ``serialize(fn)`` gives its name.
 
@@ -41,11 +49,14 @@ import numpy
 from .autograd import Tensor, as_tensor
 from .identifiers import Family
 from .ops import activation as A, math as M, nn
+from .ops.shape import getitem
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "sigmoid", "hard_sigmoid",
            "hard_silu", "hard_swish", "hard_tanh", "tanh", "softmax", "log_softmax",
            "softplus", "log_sigmoid", "softsign", "silu", "swish", "gelu", "mish",
-           "exponential", "linear", "get", "serialize", "deserialize"]
+           "exponential", "glu", "tanh_shrink", "soft_shrink", "hard_shrink", "squareplus",
+           "sparse_plus", "sparse_sigmoid", "threshold", "linear", "get", "serialize",
+           "deserialize"]
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -210,6 +221,88 @@ def exponential(x):
     return M.exp(as_tensor(x))
 
 
+def glu(x, axis=-1):
+    """Gated linear unit ``a * sigmoid(b)``, where ``a`` and ``b`` are the first and second
+    halves of ``x`` along ``axis``; the output is half as long there.
+
+    Raises:
+        ValueError: when the size of ``axis`` is odd (or ``axis`` is out of range).
+    """
+    x = as_tensor(x)
+    if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)) or \
+            not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis={axis!r} must be an int in [-{x.ndim}, {x.ndim}) for an "
+                         f"input of shape {x.shape}")
+    axis = int(axis) % x.ndim
+    size = x.shape[axis]
+    if size % 2:
+        raise ValueError(f"glu splits axis={axis} in two halves, so its size must be even; "
+                         f"got shape {x.shape}")
+    lead = (slice(None),) * axis
+    first = getitem(x, lead + (slice(0, size // 2),))
+    second = getitem(x, lead + (slice(size // 2, size),))
+    return first * M.sigmoid(second)
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    x = as_tensor(x)
+    return x - M.tanh(x)
+
+
+def _threshold_value(threshold):
+    threshold = _number(threshold, "threshold")
+    if threshold < 0:
+        raise ValueError(f"threshold={threshold!r} must be >= 0")
+    return threshold
+
+
+def soft_shrink(x, threshold=0.5):
+    """``x - threshold`` above ``threshold``, ``x + threshold`` below ``-threshold``, else
+    0; computed as ``x - clip(x, -threshold, threshold)``."""
+    t = _threshold_value(threshold)
+    x = as_tensor(x)
+    return x - M.clip(x, -t, t)
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, else 0."""
+    t = _threshold_value(threshold)
+    x = as_tensor(x)
+    return x * _mask(x.xp.abs(x.data) > t, x.dtype)
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU; ``b >= 0`` sets the curvature at 0."""
+    b = _number(b, "b")
+    if b < 0:
+        raise ValueError(f"b={b!r} must be >= 0")
+    x = as_tensor(x)
+    return (x + M.sqrt(x * x + b)) * 0.5
+
+
+def sparse_plus(x):
+    """0 for ``x <= -1``, ``x`` for ``x >= 1``, ``(x + 1)^2 / 4`` between; computed as
+    ``(c + 1)^2 / 4 + relu(x - 1)`` with ``c = clip(x, -1, 1)``."""
+    x = as_tensor(x)
+    c = M.clip(x, -1.0, 1.0) + 1.0
+    return c * c * 0.25 + M.relu(x - 1.0)
+
+
+def sparse_sigmoid(x):
+    """``clip(x + 1, 0, 2) / 2``: 0 below -1, 1 above 1, linear between (the derivative
+    of ``sparse_plus``)."""
+    return M.clip(as_tensor(x) + 1.0, 0.0, 2.0) * 0.5
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value`` (both numbers)."""
+    threshold = _number(threshold, "threshold")
+    default_value = _number(default_value, "default_value")
+    x = as_tensor(x)
+    return M.where(x.data > threshold, x, default_value)
+
+
 def linear(x):
     """The identity: ``x`` itself."""
     return as_tensor(x)
@@ -218,7 +311,8 @@ def linear(x):
 _family = Family("activation", module="keras.activations")
 for _fn in (relu, relu6, leaky_relu, elu, selu, celu, sigmoid, hard_sigmoid, hard_silu,
             hard_tanh, tanh, softmax, log_softmax, softplus, log_sigmoid, softsign, silu,
-            gelu, mish, exponential, linear):
+            gelu, mish, exponential, glu, tanh_shrink, soft_shrink, hard_shrink, squareplus,
+            sparse_plus, sparse_sigmoid, threshold, linear):
     _family.register(_fn)
 _family.register(silu, "swish")
 _family.register(hard_silu, "hard_swish")

@@ -9,7 +9,9 @@ each function's ``backward`` with the output gradients and accumulates what it r
 ``backward`` formulas are written with minidl's own ops on Tensors. In an ordinary
 ``backward()`` recording is off, so they cost array operations only; with
 ``create_graph=True`` (or ``grad(..., create_graph=True)``) they are recorded, so a gradient
-can itself be differentiated.
+can itself be differentiated. Whether ops record (``no_grad`` / ``enable_grad``) is a
+setting of the calling thread: ``predict`` in one thread leaves another thread's training
+step recording.
 
 >>> import minidl as mdl
 >>> x = mdl.tensor([2.0, 3.0], requires_grad=True)
@@ -18,6 +20,7 @@ can itself be differentiated.
 array([4., 6.], dtype=float32)
 """
 import contextlib
+import contextvars
 import heapq
 import itertools
 import weakref
@@ -30,30 +33,45 @@ from . import config
 __all__ = ["Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
            "grad", "as_tensor"]
 
-_grad_enabled = True
+# Per thread (and per asyncio task): no_grad in one thread never stops another recording;
+# a new thread starts recording.
+_grad_mode = contextvars.ContextVar("minidl_grad_enabled", default=True)
+_recording = _grad_mode.get   # bound once: the tape reads it at every op
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """Whether ops record on the tape in this thread (``no_grad`` turns it off)."""
+    return _recording()
 
 
-@contextlib.contextmanager
-def _set_grad_enabled(mode):
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, mode
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+class _set_grad_enabled(contextlib.ContextDecorator):
+    """Record (``mode`` True) or not inside the block, in this thread; also a decorator.
+    A class rather than a generator: every ``backward`` enters one."""
+
+    __slots__ = ("mode", "previous")
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.previous = _grad_mode.get()
+        _grad_mode.set(self.mode)
+
+    def __exit__(self, *exc_info):
+        _grad_mode.set(self.previous)
+
+    def _recreate_cm(self):  # each decorated call gets its own ``previous``
+        return _set_grad_enabled(self.mode)
 
 
 def no_grad():
-    """``with no_grad(): ...`` records nothing on the tape."""
+    """``with no_grad(): ...`` records nothing on the tape, in this thread only."""
     return _set_grad_enabled(False)
 
 
 def enable_grad():
-    """``with enable_grad(): ...`` records again inside a ``no_grad`` block."""
+    """``with enable_grad(): ...`` records again inside a ``no_grad`` block (this
+    thread's)."""
     return _set_grad_enabled(True)
 
 
@@ -156,8 +174,7 @@ class Tensor:
         return Tensor(data, requires_grad=self.requires_grad, backend=b)
 
     def astype(self, dtype):
-        from .ops import math
-        return math.cast(self, dtype)
+        return _math.cast(self, dtype)
 
     # -- gradients -------------------------------------------------------------------
     @property
@@ -303,6 +320,14 @@ class Function:
     ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, and
     ``self.xp`` is the inputs' array module (``numpy`` or ``cupy``).
 
+    Each gradient must have its input's shape: an input that ``forward`` broadcast gets
+    its gradient summed back with ``minidl.functional.sum_to(g, x.shape)`` (a scalar
+    input: ``g.sum()``); a wrong shape is an error that says so. Values kept with
+    ``save_for_backward`` are constants to the tape (no gradient flows through them):
+    enough for first derivatives, but a backward meant to be differentiated again
+    (``create_graph=True``, ``gradcheck.check_double_grad``) should compute whatever
+    depends on the inputs from ``self.inputs`` with minidl ops.
+
     ``Op.apply(*inputs, **params)`` constructs ``Op(**params)`` and calls it.
     """
 
@@ -320,7 +345,7 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = [Tensor._wrap(y if isinstance(y, xp.ndarray) else xp.asarray(y))
                    for y in ((outputs,) if single else outputs)]
-        if _grad_enabled and any(x.requires_grad for x in inputs):
+        if _recording() and any(x.requires_grad for x in inputs):
             self.needs_input_grad = tuple(x.requires_grad for x in inputs)
             self.generation = max(x.generation for x in inputs)
             self.inputs = inputs
@@ -474,10 +499,10 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
             if len(gxs) != len(f.inputs):
                 raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} "
                                    f"gradients for {len(f.inputs)} inputs")
-            for x, gx in zip(f.inputs, gxs):
+            for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
-                gx = _check_grad(f, x, as_tensor(gx, x))
+                gx = _check_grad(f, i, x, as_tensor(gx, x))
                 accumulate(x, gx)
                 if x.creator is not None:
                     push(x.creator)
@@ -501,13 +526,42 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
     return None
 
 
-def _check_grad(f, x, gx):
+def _check_grad(f, index, x, gx):
     if gx.shape != x.shape:
         raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
-                           f"{gx.shape} for an input of shape {x.shape}")
+                           f"{gx.shape} for input {index}, of shape {x.shape}: each "
+                           f"gradient must have its input's shape. "
+                           f"{_reduce_hint(gx.shape, x.shape)}")
     if gx.dtype != x.dtype:
         gx = gx.astype(x.dtype)
     return gx
 
 
-from .ops import math as _math, reduction as _red, shape as _shape  # noqa: E402
+def _reduce_hint(grad_shape, shape):
+    """How to bring a gradient of ``grad_shape`` to an input of ``shape``."""
+    if len(shape) == 0:
+        return "The input is a scalar (broadcast in forward): return the gradient's " \
+            ".sum()."
+    extra = len(grad_shape) - len(shape)
+    if extra >= 0 and all(n in (1, g) for n, g in zip(shape, grad_shape[extra:])):
+        return ("The input was broadcast in forward: sum the gradient over the broadcast "
+                f"axes, e.g. return minidl.functional.sum_to(grad, {tuple(shape)}) "
+                "(x.shape of the input).")
+    if len(grad_shape) < len(shape):
+        return ("The gradient has fewer axes than the input: broadcast it, e.g. return "
+                f"minidl.functional.broadcast_to(grad, {tuple(shape)}).")
+    return "Check the backward formula for a missing reshape, transpose or reduction."
+
+
+
+# Tensor's operators and methods run the ops of minidl.ops.math, .reduction and .shape.
+# Those ops are Functions built on this module, so imports point from them to here, never
+# back: ``minidl.ops`` hands the three modules over with ``bind_ops`` when it is imported
+# (``import minidl`` imports it before any Tensor can be made).
+_math = _red = _shape = None
+
+
+def bind_ops(math, reduction, shape):
+    """Give Tensor's operators and methods their ops (``minidl.ops`` calls this once)."""
+    global _math, _red, _shape
+    _math, _red, _shape = math, reduction, shape

@@ -2,7 +2,8 @@
 
 Every op works on ``backend.xp`` (the array module), so the NumPy tests run the same
 lines that CuPy runs. A backend is chosen per tensor (``backend=``), with a process-wide
-default set by ``set_backend``, ``use_backend``, ``$MINIDL_BACKEND`` or ``minidl.json``.
+default set by ``set_backend``, ``$MINIDL_BACKEND`` or ``minidl.json``; ``use_backend``
+changes it inside a block for the calling thread only.
 
 >>> import minidl as mdl
 >>> mdl.get_backend().name
@@ -11,9 +12,12 @@ default set by ``set_backend``, ``use_backend``, ``$MINIDL_BACKEND`` or ``minidl
 True
 """
 import contextlib
+import contextvars
 import os
 
 import numpy
+
+from . import config
 
 __all__ = ["Backend", "get_backend", "set_backend", "use_backend", "backend_of",
            "resolve", "available_backends"]
@@ -127,20 +131,26 @@ def backend_of(array):
     return _NUMPY
 
 
-_default = None
+_default = None   # the process-wide default (set_backend)
+_scoped = contextvars.ContextVar("minidl_backend", default=None)  # use_backend, per thread
 
 
 def get_backend():
-    """The default backend: the one new tensors, layers and models use."""
+    """The default backend: the one new tensors, layers and models use (this thread's
+    ``use_backend`` block, else the process-wide ``set_backend`` choice)."""
     global _default
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     if _default is None:
-        from . import config
         _default = resolve(os.environ.get("MINIDL_BACKEND") or config.get("backend", "numpy"))
     return _default
 
 
 def set_backend(name):
-    """Set the default backend (``"numpy"`` or ``"cupy"``); returns the Backend."""
+    """Set the default backend of every thread (``"numpy"`` or ``"cupy"``); returns the
+    Backend. Inside a ``use_backend`` block, the block's backend stays in force until it
+    ends."""
     global _default
     _default = resolve(name)
     return _default
@@ -148,11 +158,12 @@ def set_backend(name):
 
 @contextlib.contextmanager
 def use_backend(name):
-    """``with use_backend("cupy"): ...`` makes ``name`` the default inside the block."""
-    global _default
-    previous = get_backend()
-    _default = resolve(name)
+    """``with use_backend("cupy"): ...`` makes ``name`` the default inside the block, for
+    the calling thread only (another thread keeps its own default)."""
+    backend = resolve(name)
+    previous = _scoped.get()
+    _scoped.set(backend)
     try:
-        yield _default
+        yield backend
     finally:
-        _default = previous
+        _scoped.set(previous)

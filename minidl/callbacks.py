@@ -5,6 +5,10 @@
 ``loss``, the metrics, and ``val_*`` when validating), then ``on_train_end``. A callback
 stops training by setting ``self.model.stop_training = True``.
 
+In data-parallel training (``minidl.distribution``) every process runs the callbacks with
+the same logs (those of all processes together), so they take the same decisions; only
+process 0 prints and writes files (``ModelCheckpoint``, ``CSVLogger``).
+
 >>> import minidl as mdl
 >>> seen = []
 >>> cb = mdl.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
@@ -13,20 +17,85 @@ stops training by setting ``self.model.stop_training = True``.
 """
 import csv
 import math
+import numbers
 import os
+import shutil
+import string
+import sys
+import time
+import warnings
 
-__all__ = ["Callback", "CallbackList", "History", "ModelCheckpoint", "EarlyStopping",
-           "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN",
-           "LambdaCallback"]
+from tqdm.auto import tqdm
+
+from . import distribution
+
+__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpoint",
+           "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
+           "TerminateOnNaN", "LambdaCallback", "pack_state", "unpack_state"]
+
+
+# -- argument checks ---------------------------------------------------------------------
+def _check_int(value, name, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _check_number(value, name, minimum=None, optional=False):
+    """A finite real number (>= ``minimum`` when given), or None when ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name}={value!r} must be a finite number{bound}")
+    return float(value)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} must be True or False (a bool)")
+    return value
+
+
+def _check_monitor(monitor):
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"monitor={monitor!r} must be the name of a logged value, e.g. "
+                        "'val_loss'")
+    return monitor
+
+
+def _writes_files():
+    """False on the processes other than 0 of data-parallel training."""
+    parallel = distribution.data_parallel()
+    return parallel is None or parallel.writes_files()
+
+
+def _print(text):
+    if _writes_files():
+        print(text)
 
 
 class Callback:
     """Base class: every hook does nothing; ``self.model`` and ``self.params`` are set
-    by ``fit``."""
+    by ``fit``.
+
+    A callback with counters to resume returns them from ``get_state()`` (JSON values
+    and NumPy arrays) and takes them back in ``set_state(state)``: ``ModelCheckpoint``
+    saves them with the model, and a ``fit`` resumed from that file (``initial_epoch >
+    0``) restores them into the callbacks of the same classes, in the same order.
+    """
 
     def __init__(self):
         self.model = None
         self.params = {}
+
+    def get_state(self):
+        """The counters and best values to keep in a checkpoint; None: nothing."""
+        return None
+
+    def set_state(self, state):
+        """Continue from ``get_state()``'s value."""
 
     def set_model(self, model):
         self.model = model
@@ -51,12 +120,20 @@ class Callback:
 
 
 class CallbackList:
-    """Calls a hook on every callback in order."""
+    """Calls a hook on every callback in order (``defaults``, such as ``History`` and
+    ``ProgbarLogger``, after the user's). At an epoch's end the callbacks that save the
+    model (``ModelCheckpoint``) come last, so that a checkpoint holds the epoch's
+    complete state (a learning rate just reduced, the other callbacks' counters)."""
 
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks, model, params, defaults=()):
         if isinstance(callbacks, Callback):  # one callback given without a list
             callbacks = [callbacks]
-        self.callbacks = list(callbacks or [])
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks={callbacks!r} must be a list of callbacks")
+        self.callbacks = list(callbacks or []) + list(defaults)
+        if "metrics" in params:  # the log keys of the run, with those callbacks add
+            params = {**params, "metrics": list(params["metrics"]) + [
+                key for cb in self.callbacks for key in getattr(cb, "_adds_logs", ())]}
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be minidl.callbacks.Callback instances, "
@@ -73,6 +150,70 @@ class CallbackList:
                 getattr(cb, hook)(*args)
         return call
 
+    def on_epoch_end(self, epoch, logs=None):
+        savers = [cb for cb in self.callbacks if getattr(cb, "_saves_model", False)]
+        for cb in [cb for cb in self.callbacks if cb not in savers] + savers:
+            cb.on_epoch_end(epoch, logs)
+
+    def _keys(self):
+        """A key per callback: its class name, ``_<n>`` added for the n-th repeat."""
+        seen = {}
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            seen[name] = seen.get(name, -1) + 1
+            yield cb, name if seen[name] == 0 else f"{name}_{seen[name]}"
+
+    def get_state(self):
+        """``{key: state}`` of the callbacks that keep one."""
+        states = {key: cb.get_state() for cb, key in self._keys()}
+        return {key: state for key, state in states.items() if state is not None}
+
+    def set_state(self, states):
+        for cb, key in self._keys():
+            if key in states:
+                cb.set_state(states[key])
+
+
+def pack_state(states):  # host
+    """``(value, arrays)``: ``states`` as JSON values, each array replaced by ``{"array":
+    i}``, its index in the list ``arrays``."""
+    arrays = []
+
+    def pack(value):
+        if isinstance(value, dict):
+            return {str(k): pack(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [pack(v) for v in value]
+        if hasattr(value, "dtype") and hasattr(value, "shape"):
+            arrays.append(value)
+            return {"array": len(arrays) - 1}
+        return value
+
+    return pack(states), arrays
+
+
+def unpack_state(value, arrays):  # host
+    """The inverse of ``pack_state``.
+
+    Raises:
+        ValueError: an array index that is not in ``arrays``.
+    """
+    if isinstance(value, dict):
+        if set(value) == {"array"}:
+            index = value["array"]
+            if isinstance(index, bool) or not isinstance(index, int) or \
+                    not 0 <= index < len(arrays):
+                raise ValueError(f"callback state names array {index!r} of {len(arrays)}")
+            return arrays[index]
+        return {k: unpack_state(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unpack_state(v, arrays) for v in value]
+    return value
+
+
+def _float(value):
+    return None if value is None else float(value)
+
 
 class History(Callback):
     """Records every epoch's logs: ``history.history["loss"]`` is a list, one per epoch."""
@@ -86,6 +227,116 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+
+def _format(value):
+    """A log value as Keras's progress bar shows it."""
+    if isinstance(value, str) or not isinstance(value, numbers.Real):
+        return str(value)
+    return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
+
+
+def _duration(seconds, steps):
+    per = seconds / max(steps, 1)
+    per_step = f"{per:.0f}s/step" if per >= 1 else (
+        f"{per * 1e3:.0f}ms/step" if per >= 1e-3 else f"{per * 1e6:.0f}us/step")
+    return f"{seconds:.1f}s {per_step}"
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _columns(stream):
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size().columns  # $COLUMNS, else 80
+
+
+class ProgbarLogger(Callback):
+    """Print the progress of ``fit`` / ``evaluate`` / ``predict`` to ``sys.stdout``; they
+    add it when ``verbose`` is not 0.
+
+    Each epoch ends with one line, whatever the terminal's width (a long line wraps, it is
+    never cut): ``Epoch 2/5 - 8/8 - 0.4s 52ms/step - loss: 0.6931 - accuracy: 0.7800 -
+    val_loss: 0.6502 - val_accuracy: 0.8000``. With ``verbose=1`` on a terminal a live
+    bar (tqdm) shows the running loss and metrics while the epoch runs and is erased
+    before the line; when the output is not a terminal (a log file) only the lines are
+    written, with no control characters. ``verbose=2`` writes only the lines.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._bar = None
+        self._title, self._steps, self._seen, self._start = "", None, 0, 0.0
+
+    def _begin(self, title):
+        self.close()
+        self._title, self._steps, self._seen = title, self.params.get("steps"), 0
+        self._start = time.perf_counter()
+        stream = sys.stdout
+        if self.params.get("verbose", 1) == 1 and _is_terminal(stream):
+            self._bar = tqdm(total=self._steps, desc=title, file=stream, leave=False,
+                             unit="step", ncols=_columns(stream), dynamic_ncols=False)
+
+    def _step(self, logs=None):
+        self._seen += 1
+        if self._bar is None:
+            return
+        if logs:
+            self._bar.set_postfix({k: _format(v) for k, v in logs.items()}, refresh=False)
+        self._bar.update(1)
+        if self._seen == self._steps:  # the steps are done: the line follows
+            self.close()
+
+    def _end(self, logs=None):
+        self.close()
+        seconds = time.perf_counter() - self._start
+        steps = f"{self._seen}/{self._steps}" if self._steps else f"{self._seen}"
+        parts = [self._title, steps, _duration(seconds, self._seen)]
+        parts += [f"{k}: {_format(v)}" for k, v in (logs or {}).items()]
+        sys.stdout.write(" - ".join(parts) + "\n")
+        sys.stdout.flush()
+
+    def close(self):
+        """Erase the live bar, if any (also when ``fit`` stops on an error)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._begin(f"Epoch {epoch + 1}/{self.params.get('epochs')}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._end(logs)
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    def on_test_begin(self, logs=None):
+        self._begin("Evaluate")
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._step(logs)
+
+    def on_test_end(self, logs=None):
+        self._end(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._begin("Predict")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._step()
+
+    def on_predict_end(self, logs=None):
+        self._end()
 
 
 def _monitor_op(mode, monitor):
@@ -103,36 +354,97 @@ def _improved(mode, current, best, min_delta=0.0):
     return current < best - min_delta if mode == "min" else current > best + min_delta
 
 
-class ModelCheckpoint(Callback):
+class _Monitoring(Callback):
+    """A callback that watches ``monitor`` in the epoch logs and warns once, at the first
+    epoch end where it is missing."""
+
+    def __init__(self, monitor, mode):
+        super().__init__()
+        self.monitor = _check_monitor(monitor)
+        self.mode = _monitor_op(mode, monitor)
+        self._warned = False
+
+    def _current(self, logs, what):
+        """``logs[monitor]``, or None (warning once) when it is missing."""
+        current = (logs or {}).get(self.monitor)
+        if current is None and not self._warned:
+            self._warned = True
+            warnings.warn(f"{what} is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {', '.join(logs or {})}",
+                          stacklevel=3)
+        return current
+
+
+def _template_fields(filepath):
+    """The names of the format fields of ``filepath`` (``{val_loss:.2f}`` -> val_loss)."""
+    try:
+        parsed = list(string.Formatter().parse(filepath))
+    except ValueError as err:
+        raise ValueError(f"filepath={filepath!r} is not a valid format template: "
+                         f"{err}") from None
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in parsed if name}
+
+
+class ModelCheckpoint(_Monitoring):
     """Save the model (or only its weights) during training.
 
     Args:
         filepath: where to save; may hold ``{epoch}`` and log keys as format fields, e.g.
-            ``"ckpt-{epoch:02d}-{val_loss:.3f}.minidl"``.
-        monitor: the log value judged by ``save_best_only``.
+            ``"ckpt/{epoch:02d}-{val_loss:.3f}.minidl"``; missing folders are created. A
+            field that the run does not log is an error before the first epoch.
+        monitor: the log value judged by ``save_best_only`` (missing: a warning, once,
+            and no save).
         verbose: 1 prints a line on each save.
         save_best_only: save only when ``monitor`` improved.
         save_weights_only: ``model.save_weights`` instead of ``model.save``.
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         save_freq: ``"epoch"`` or an int (save every that many batches).
         initial_value_threshold: the value ``monitor`` must beat the first time.
-    Saves are atomic: a run that dies while writing leaves the previous file intact.
+
+    Saves are atomic: a run that dies while writing leaves the previous file intact. A
+    whole-model save also holds the state of the run's callbacks (``get_state``), so that
+    ``fit(initial_epoch=...)`` on the loaded model continues as the run would have.
     """
+
+    _saves_model = True
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
-        super().__init__()
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+        super().__init__(monitor, mode)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or
+                                     not isinstance(save_freq, int) or save_freq < 1):
             raise ValueError(f"save_freq={save_freq!r} must be 'epoch' or a positive int")
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"filepath={filepath!r} must be a path (str or os.PathLike)")
         self.filepath = os.fspath(filepath)
-        self.monitor, self.verbose = monitor, verbose
-        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.mode = _monitor_op(mode, monitor)
+        self._fields = _template_fields(self.filepath)
+        self.verbose = verbose
+        self.save_best_only = _check_bool(save_best_only, "save_best_only")
+        self.save_weights_only = _check_bool(save_weights_only, "save_weights_only")
         self.save_freq = save_freq
-        self.best = initial_value_threshold
+        self.best = _check_number(initial_value_threshold, "initial_value_threshold",
+                                  optional=True)
         self._batches = 0
         self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        if "metrics" not in self.params:
+            return
+        logged = set(self.params["metrics"]) | {"epoch"}
+        if self.save_freq != "epoch":  # saves between epochs see the training logs only
+            logged = {k for k in logged if not k.startswith("val_")} | {"batch"}
+        missing = sorted(self._fields - logged)
+        if missing:
+            raise ValueError(f"ModelCheckpoint(filepath={self.filepath!r}) names "
+                             f"{missing}, which this fit does not log; it logs "
+                             f"{sorted(logged)}")
+
+    def get_state(self):
+        return {"best": _float(self.best), "batches": self._batches}
+
+    def set_state(self, state):
+        self.best, self._batches = state["best"], state["batches"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -141,23 +453,24 @@ class ModelCheckpoint(Callback):
         if self.save_freq != "epoch":
             self._batches += 1
             if self._batches % self.save_freq == 0:
-                self._save(self._epoch, logs or {})
+                self._save(self._epoch, logs or {}, batch=batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
             self._save(epoch, logs or {})
 
-    def _save(self, epoch, logs):
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+    def _save(self, epoch, logs, **fields):
+        path = self.filepath.format(**{"epoch": epoch + 1, **fields, **logs})
         if self.save_best_only:
-            current = logs.get(self.monitor)
-            if current is None:
-                raise ValueError(f"ModelCheckpoint(monitor={self.monitor!r}): no such value "
-                                 f"in the logs {sorted(logs)}; with validation data use "
-                                 "'val_loss'")
-            if not _improved(self.mode, current, self.best):
+            current = self._current(logs, "Saving the best model")
+            if current is None or not _improved(self.mode, current, self.best):
                 return
             self.best = current
+        if not _writes_files():
+            return
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -166,22 +479,22 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(_Monitoring):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    with ``restore_best_weights`` the best epoch's weights are put back."""
+    with ``restore_best_weights`` the best epoch's weights are put back. A ``monitor``
+    missing from the logs warns once and stops nothing."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0,
                  mode="auto", baseline=None, restore_best_weights=False,
                  start_from_epoch=0):
-        super().__init__()
-        if patience < 0:
-            raise ValueError(f"patience={patience!r} must be >= 0")
-        self.monitor, self.min_delta = monitor, abs(min_delta)
-        self.patience, self.verbose = patience, verbose
-        self.mode = _monitor_op(mode, monitor)
-        self.baseline = baseline
-        self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = start_from_epoch
+        super().__init__(monitor, mode)
+        self.min_delta = abs(_check_number(min_delta, "min_delta"))
+        self.patience = _check_int(patience, "patience")
+        self.verbose = verbose
+        self.baseline = _check_number(baseline, "baseline", optional=True)
+        self.restore_best_weights = _check_bool(restore_best_weights,
+                                                "restore_best_weights")
+        self.start_from_epoch = _check_int(start_from_epoch, "start_from_epoch")
         self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):
@@ -190,8 +503,17 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.best_epoch = 0
 
+    def get_state(self):
+        return {"wait": self.wait, "best": _float(self.best), "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def set_state(self, state):
+        self.wait, self.best = state["wait"], state["best"]
+        self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+        self.best_weights = state["best_weights"]
+
     def on_epoch_end(self, epoch, logs=None):
-        current = (logs or {}).get(self.monitor)
+        current = self._current(logs, "Early stopping")
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -208,30 +530,42 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch and self.verbose:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            _print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(_Monitoring):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without
-    improvement of ``monitor`` (not below ``min_lr``; then wait ``cooldown`` epochs)."""
+    improvement of ``monitor`` (not below ``min_lr``; then wait ``cooldown`` epochs). A
+    ``monitor`` missing from the logs warns once and changes nothing."""
+
+    _adds_logs = ("learning_rate",)
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
-        super().__init__()
+        super().__init__(monitor, mode)
+        factor = _check_number(factor, "factor")
         if not 0 < factor < 1:
             raise ValueError(f"factor={factor!r} must be in (0, 1)")
-        self.monitor, self.factor, self.patience = monitor, factor, patience
-        self.verbose, self.min_delta = verbose, min_delta
-        self.mode = _monitor_op(mode, monitor)
-        self.cooldown, self.min_lr = cooldown, min_lr
+        self.factor, self.patience = factor, _check_int(patience, "patience")
+        self.verbose, self.min_delta = verbose, _check_number(min_delta, "min_delta", 0)
+        self.cooldown = _check_int(cooldown, "cooldown")
+        self.min_lr = _check_number(min_lr, "min_lr", 0)
         self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def get_state(self):
+        return {"best": _float(self.best), "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter}
+
+    def set_state(self, state):
+        self.best, self.wait = state["best"], state["wait"]
+        self.cooldown_counter = state["cooldown_counter"]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(self.model.optimizer.learning_rate)
-        current = logs.get(self.monitor)
+        current = self._current(logs, "Learning rate reduction")
         if current is None:
             return
         if self.cooldown_counter > 0:
@@ -242,17 +576,22 @@ class ReduceLROnPlateau(Callback):
         elif self.cooldown_counter <= 0:
             self.wait += 1
             if self.wait >= self.patience:
-                old = float(self.model.optimizer.learning_rate)
-                if old > self.min_lr:
-                    new = max(old * self.factor, self.min_lr)
-                    self.model.optimizer.learning_rate = new
-                    if self.verbose:
-                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau learning rate {new:g}")
-                    self.cooldown_counter, self.wait = self.cooldown, 0
+                self._reduce(epoch)
+
+    def _reduce(self, epoch):
+        old = float(self.model.optimizer.learning_rate)
+        if old > self.min_lr:
+            new = max(old * self.factor, self.min_lr)
+            self.model.optimizer.learning_rate = new
+            if self.verbose:
+                _print(f"Epoch {epoch + 1}: ReduceLROnPlateau learning rate {new:g}")
+            self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class LearningRateScheduler(Callback):
     """Set the learning rate at each epoch's start to ``schedule(epoch, lr)``."""
+
+    _adds_logs = ("learning_rate",)
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
@@ -266,7 +605,7 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"schedule returned learning rate {lr!r} at epoch {epoch}")
         self.model.optimizer.learning_rate = lr
         if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler learning rate {lr:g}")
+            _print(f"Epoch {epoch + 1}: LearningRateScheduler learning rate {lr:g}")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -278,16 +617,25 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise TypeError(f"separator={separator!r} must be a one-character string")
+        self.filename, self.separator = os.fspath(filename), separator
+        self.append = _check_bool(append, "append")
         self.keys = None
+        self._file = None
 
     def on_train_begin(self, logs=None):
+        self._file = None
+        if not _writes_files():
+            return
         exists = self.append and os.path.exists(self.filename)
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = None
         self._has_header = exists and os.path.getsize(self.filename) > 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._file is None:
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -300,7 +648,8 @@ class CSVLogger(Callback):
         self._file.flush()
 
     def on_train_end(self, logs=None):
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class TerminateOnNaN(Callback):
@@ -309,7 +658,7 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            _print(f"Batch {batch}: invalid loss {loss}, terminating training")
             self.model.stop_training = True
 
 

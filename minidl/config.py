@@ -3,15 +3,19 @@
 Read once from ``$MINIDL_HOME/minidl.json`` (default ``~/.minidl/minidl.json``) when it
 exists. Keys: ``floatx``, ``epsilon``, ``image_data_format``, ``backend``, ``cpu_kernels``
 (``"auto"``, ``"numba"`` or ``"numpy"``; ``$MINIDL_CPU_KERNELS`` overrides it) and
-``num_threads``.
+``num_threads`` (``$MINIDL_NUM_THREADS`` overrides it).
 
 >>> import minidl as mdl
 >>> mdl.config.floatx(), mdl.config.epsilon()
 ('float32', 1e-07)
 """
+import importlib.util
 import json
 import os
 import sys
+
+from . import limits
+from .limits import FormatError
 
 __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format",
            "set_image_data_format", "cpu_kernels", "set_cpu_kernels", "num_threads",
@@ -20,6 +24,7 @@ __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format"
 _FLOATX = ("float16", "float32", "float64")
 _FORMATS = ("channels_last", "channels_first")
 _CPU_KERNELS = ("auto", "numba", "numpy")
+MAX_FILE_BYTES = 1 << 20   # minidl.json
 _settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last",
              "backend": "numpy", "cpu_kernels": "auto", "num_threads": os.cpu_count() or 1}
 
@@ -30,24 +35,42 @@ def config_path():
 
 
 def _load():
+    """Apply minidl.json; a malformed one (too large, not JSON, nested too deep, a bad
+    value) raises ``minidl.saving.FormatError`` naming it."""
     path = config_path()
     if not os.path.exists(path):
         return
-    try:
-        with open(path) as f:
-            values = json.load(f)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"minidl config file {path} is not valid JSON: {err}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"minidl config file {path} must hold a JSON object")
+    values = _read_json(path)
     setters = {"floatx": set_floatx, "epsilon": set_epsilon,
-               "image_data_format": set_image_data_format, "cpu_kernels": set_cpu_kernels,
+               "image_data_format": set_image_data_format, "cpu_kernels": _choose_cpu_kernels,
                "num_threads": set_num_threads}
     for key, value in values.items():
-        if key in setters:
-            setters[key](value)
-        else:
-            _settings[key] = value
+        try:
+            if key in setters:
+                setters[key](value)
+            else:
+                if key == "load_limits":
+                    limits.set_process_limits(value)
+                _settings[key] = value
+        except (ValueError, TypeError) as err:
+            raise FormatError(path, f"minidl.json: {err}") from None
+
+
+def _read_json(path):
+    try:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            raise FormatError(path, f"minidl.json is larger than {MAX_FILE_BYTES} bytes")
+        with open(path, "rb") as f:
+            values = json.loads(f.read().decode("utf-8"))
+    except RecursionError:
+        raise FormatError(path, "minidl.json is not valid JSON: nested too deep") from None
+    except FormatError:
+        raise
+    except (OSError, ValueError) as err:
+        raise FormatError(path, f"minidl.json is not valid JSON: {err}") from None
+    if not isinstance(values, dict):
+        raise FormatError(path, "minidl.json must hold a JSON object")
+    return values
 
 
 def get(key, default=None):
@@ -92,9 +115,24 @@ def cpu_kernels():
     """The CPU kernels the depthwise ops run now: ``"numba"`` (compiled) or ``"numpy"``.
 
     ``"auto"`` (the default) means Numba when it is importable, else NumPy.
+
+    Raises:
+        ValueError: the choice (from ``$MINIDL_CPU_KERNELS``) is not one of
+            ``"auto"``, ``"numba"``, ``"numpy"``.
+        RuntimeError: ``"numba"`` is chosen but Numba is not importable.
     """
-    from .ops import cpu_kernels as kernels
-    return kernels.active()
+    choice = str(_settings["cpu_kernels"]).lower()
+    if choice not in _CPU_KERNELS:
+        raise ValueError(f"cpu_kernels={choice!r} (from minidl.config.set_cpu_kernels, "
+                         f"$MINIDL_CPU_KERNELS or minidl.json) is not one of {_CPU_KERNELS}")
+    if choice == "numpy":
+        return "numpy"
+    if _numba_importable():
+        return "numba"
+    if choice == "numba":
+        raise RuntimeError("cpu_kernels='numba' needs Numba, which is not importable: "
+                           "pip install 'minidl[fast]' (or pip install numba)")
+    return "numpy"
 
 
 def set_cpu_kernels(value):
@@ -104,16 +142,33 @@ def set_cpu_kernels(value):
         ValueError: ``value`` is not one of those.
         RuntimeError: ``"numba"`` while Numba is not importable.
     """
+    _choose_cpu_kernels(value)
+    cpu_kernels()  # fail now, with the install hint, rather than at the next op
+
+
+def _choose_cpu_kernels(value):
     if not isinstance(value, str) or value.lower() not in _CPU_KERNELS:
         raise ValueError(f"cpu_kernels={value!r} is not one of {_CPU_KERNELS}")
     _settings["cpu_kernels"] = value.lower()
-    if value.lower() == "numba" and "minidl.ops" in sys.modules:
-        cpu_kernels()  # fail now, with the install hint, rather than at the next op
+
+
+_numba_found = None  # whether importlib finds Numba, looked up once
+
+
+def _numba_importable():
+    """Whether Numba can be imported, without importing it (a module set to None in
+    ``sys.modules`` counts as missing)."""
+    global _numba_found
+    if "numba" in sys.modules:
+        return sys.modules["numba"] is not None
+    if _numba_found is None:
+        _numba_found = importlib.util.find_spec("numba") is not None
+    return _numba_found
 
 
 def num_threads():
-    """Threads minidl's CPU kernels use (compiled kernels and the NumPy path's pool);
-    default: the machine's cores."""
+    """Threads minidl's CPU kernels use (compiled kernels and the NumPy path's pool):
+    ``$MINIDL_NUM_THREADS``, else minidl.json's ``num_threads``, else the machine's cores."""
     return _settings["num_threads"]
 
 
@@ -128,6 +183,18 @@ def set_num_threads(value):
     _settings["num_threads"] = value
 
 
+def _threads_from_environment():
+    """``$MINIDL_NUM_THREADS`` overrides minidl.json's ``num_threads``."""
+    value = os.environ.get("MINIDL_NUM_THREADS", "").strip()
+    if not value:
+        return
+    try:
+        set_num_threads(int(value))
+    except ValueError:
+        raise ValueError(f"MINIDL_NUM_THREADS={value!r} must be a positive int") from None
+
+
 _load()
 if os.environ.get("MINIDL_CPU_KERNELS"):
     _settings["cpu_kernels"] = os.environ["MINIDL_CPU_KERNELS"]  # checked at first use
+_threads_from_environment()

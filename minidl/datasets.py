@@ -10,11 +10,18 @@ dimensions), one big-endian uint32 per dimension, then the data in C order, big-
 array([7, 2, 1], dtype=uint8)
 """
 import gzip
+import math
 import os
+import zlib
 
 import numpy as np
 
+from .limits import FormatError
+
 __all__ = ["load_idx", "save_idx"]
+
+MAX_EXPANSION = 1032      # DEFLATE's largest ratio of output to input
+CHUNK_BYTES = 1 << 20
 
 # IDX type code -> big-endian dtype
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -24,45 +31,79 @@ _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _TYPES.items()}
 def _open(path):
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    return gzip.open(path, "rb") if gzipped else open(path, "rb"), gzipped
+
+
+def _read(f, size):
+    """At most ``size`` bytes of ``f``, in chunks: memory follows what the file holds,
+    not what it claims."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = f.read(min(left, CHUNK_BYTES))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def load_idx(path):
     """Read an IDX file (``.gz`` or plain, detected from its content) as a NumPy array in
     native byte order.
 
+    The header is read first and the size it declares is checked against the file (for
+    gzip, against what DEFLATE can expand it to) before the data is read, in chunks and
+    never past the declared length.
+
+    Args:
+        path: str, bytes or os.PathLike.
+
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a bad magic number, an unknown type code, or a file shorter (or
-            longer) than its header says.
+        FormatError: (a ``ValueError``) a bad magic number, an unknown type code, a
+            corrupt gzip stream, or a file shorter (or longer) than its header says.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no IDX file at {path!r}")
     try:
-        with _open(path) as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path!r}: cannot read ({err}); is the gzip file truncated?") \
+        f, gzipped = _open(path)
+        with f:
+            return _parse(f, path, gzipped)
+    except (OSError, EOFError, zlib.error) as err:
+        raise FormatError(path, f"cannot read it ({err}); is the gzip file truncated?") \
             from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path!r} is not an IDX file (bad magic number "
-                         f"{raw[:4].hex() or 'empty'})")
-    code, ndim = raw[2], raw[3]
+
+
+def _parse(f, path, gzipped):
+    magic = _read(f, 4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+        raise FormatError(path, f"not an IDX file (bad magic number "
+                                f"{magic.hex() or 'empty'})")
+    code, ndim = magic[2], magic[3]
     if code not in _TYPES:
-        raise ValueError(f"{path!r}: unknown IDX type code 0x{code:02x}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path!r} is truncated inside its header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise FormatError(path, f"unknown IDX type code 0x{code:02x}")
+    dims = _read(f, 4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise FormatError(path, "truncated inside its header")
+    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
     dtype = np.dtype(_TYPES[code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise ValueError(f"{path!r} holds {len(raw)} bytes but its header ({shape}, "
-                         f"{dtype.newbyteorder('=')}) needs {expected}: the file is "
-                         f"{'truncated' if len(raw) < expected else 'too long'}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    size = math.prod(shape) * dtype.itemsize
+    stored = os.path.getsize(path)
+    header = 4 + 4 * ndim
+    if (not gzipped and size > stored - header) or size > MAX_EXPANSION * stored:
+        raise FormatError(path, f"its header ({shape}, {dtype.newbyteorder('=')}) "
+                                f"declares {size} bytes of data, more than the "
+                                f"{stored}-byte file {'can hold' if gzipped else 'holds'}"
+                                ": the file is truncated")
+    raw = _read(f, size)
+    extra = len(f.read(1))
+    if len(raw) != size or extra:
+        raise FormatError(path, f"it holds {header + len(raw) + extra}"
+                                f"{'+' if extra else ''} bytes but its header ({shape}, "
+                                f"{dtype.newbyteorder('=')}) needs {header + size}: the "
+                                f"file is {'truncated' if len(raw) < size else 'too long'}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def save_idx(path, array, compress=None):

@@ -28,27 +28,33 @@ reads back in Keras and the other way round.
 True
 """
 import contextlib
+import contextvars
 import inspect
 import re
 
 import numpy
 
-__all__ = ["Family", "normalize_name", "snake_case", "from_keras_value",
-           "dtype_name", "custom_object_scope"]
+__all__ = ["Family", "normalize_name", "snake_case", "unique_name", "reset_names",
+           "from_keras_value", "dtype_name", "custom_object_scope"]
 
-_custom_scopes = []   # custom_objects of the deserializations in progress, outermost first
+# The custom_objects of the deserializations in progress in this thread, outermost first
+# (a tuple of dicts): per thread, so two threads loading models never see nor close each
+# other's scopes.
+_custom_scopes = contextvars.ContextVar("minidl_custom_scopes", default=())
+_name_counts = {}     # automatic names given so far, per prefix
 
 
 @contextlib.contextmanager
 def custom_object_scope(custom_objects):
     """Inside the block every family's lookup also sees ``custom_objects``; a
     ``deserialize(config, custom_objects)`` opens one, so objects nested in a config (a
-    custom regularizer inside a layer inside a model) are found too."""
-    _custom_scopes.append(dict(custom_objects or {}))
+    custom regularizer inside a layer inside a model) are found too. The scope holds in
+    the thread that opened it only."""
+    token = _custom_scopes.set(_custom_scopes.get() + (dict(custom_objects or {}),))
     try:
         yield
     finally:
-        _custom_scopes.pop()
+        _custom_scopes.reset(token)
 
 
 def normalize_name(name):
@@ -62,6 +68,20 @@ def snake_case(name):
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix):
+    """``prefix``, then ``prefix_1``, ``prefix_2``, ...: Keras's automatic names, one
+    counter per prefix shared by layers and operations (after ``layers.Add()``, ``x + 1``
+    is named ``add_1``)."""
+    count = _name_counts.get(prefix, 0)
+    _name_counts[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_names():
+    """Start every automatic name from the beginning again."""
+    _name_counts.clear()
 
 
 def from_keras_value(value):
@@ -122,17 +142,23 @@ class Family:
 
     Args:
         kind: what the objects are, for messages (``"initializer"``).
-        module: the ``module`` written into serialized objects (``"keras.initializers"``).
+        module: the ``module`` written into serialized objects (``"keras.initializers"``);
+            a class may name its own in ``_keras_module``, and with ``_keras_registered``
+            it also writes its class name as ``registered_name`` (as Keras does for
+            classes outside its public API, e.g. ``Functional``).
         base: the family's base class; instances pass through ``get``.
+        listed: ``listed(obj)`` says whether ``known()`` shows a registered object
+            (default: all); abstract bases stay findable but unlisted.
 
     ``get("name")`` calls a registered class with no arguments and returns a registered
     function as it is.
     """
 
-    def __init__(self, kind, module, base=None):
+    def __init__(self, kind, module, base=None, listed=None):
         self.kind = kind
         self.module = module
         self.base = base
+        self.listed = listed
         self._objects = {}   # canonical name -> class or function
         self._keys = {}      # normalized name or alias -> canonical name
 
@@ -146,16 +172,19 @@ class Family:
         return obj
 
     def known(self):
-        """The registered names, sorted."""
-        return sorted(self._objects)
+        """The registered names (those ``listed`` shows), sorted."""
+        return sorted(name for name, obj in self._objects.items()
+                      if self.listed is None or self.listed(obj))
 
     def __contains__(self, name):
         return isinstance(name, str) and normalize_name(name) in self._keys
 
-    def lookup(self, name, custom_objects=None):
-        """The class or function registered under ``name`` (custom_objects first)."""
+    @staticmethod
+    def custom(name, custom_objects=None):
+        """The object ``custom_objects`` (or an enclosing ``custom_object_scope``) gives
+        for ``name`` (exact, else ignoring case and underscores), or None."""
         scoped = {}
-        for scope in _custom_scopes:
+        for scope in _custom_scopes.get():
             scoped.update(scope)
         custom_objects = {**scoped, **(custom_objects or {})}
         if name in custom_objects:
@@ -164,7 +193,16 @@ class Family:
         for custom_name, obj in custom_objects.items():
             if normalize_name(custom_name) == key:
                 return obj
-        if key not in self._keys:
+        return None
+
+    def lookup(self, name, custom_objects=None, builtins=True):
+        """The class or function registered under ``name`` (custom_objects first; with
+        ``builtins=False`` only custom objects)."""
+        obj = self.custom(name, custom_objects)
+        if obj is not None:
+            return obj
+        key = normalize_name(name)
+        if key not in self._keys or not builtins:
             raise ValueError(f"Unknown {self.kind}: {name!r}. Known names: "
                              f"{', '.join(self.known())}. Pass other objects with "
                              "custom_objects={name: object}.")
@@ -201,14 +239,17 @@ class Family:
             raise ValueError(f"cannot serialize the {self.kind} {obj!r}: it has no "
                              "get_config()")
         builtin = self._objects.get(cls.__name__) is cls
-        return {"module": self.module if builtin else cls.__module__,
+        module = getattr(cls, "_keras_module", None) or self.module
+        registered = not builtin or getattr(cls, "_keras_registered", False)
+        return {"module": module if builtin else cls.__module__,
                 "class_name": cls.__name__,
                 "config": obj.get_config(),
-                "registered_name": None if builtin else cls.__name__}
+                "registered_name": cls.__name__ if registered else None}
 
-    def deserialize(self, config, custom_objects=None):
+    def deserialize(self, config, custom_objects=None, builtins=True):
         """The object a config describes: a name string, ``{"class_name", "config"}``
-        (Keras 2) or Keras 3's ``{"module", "class_name", "config", "registered_name"}``."""
+        (Keras 2) or Keras 3's ``{"module", "class_name", "config", "registered_name"}``;
+        with ``builtins=False`` only ``custom_objects`` are searched."""
         if isinstance(config, str):
             return self.get(config, custom_objects)
         if not isinstance(config, dict) or "class_name" not in config:
@@ -221,11 +262,11 @@ class Family:
         registered = config.get("registered_name")
         with custom_object_scope(custom_objects):
             try:
-                obj = self.lookup(class_name)
+                obj = self.lookup(class_name, builtins=builtins)
             except ValueError:
                 if not registered or registered == class_name:
                     raise
-                obj = self.lookup(registered.split(">")[-1])
+                obj = self.lookup(registered.split(">")[-1], builtins=builtins)
             if not inspect.isclass(obj):
                 return obj
             inner = from_keras_value(inner or {})

@@ -9,6 +9,10 @@ so a model starts from the same weights on NumPy and CuPy:
 - ``seed=<int>``: from a fresh ``numpy.random.default_rng(seed)`` on every call, so the
   same initializer gives the same values each time (as Keras 3's seeded initializers do).
 
+Number arguments must be finite (``stddev`` >= 0, ``scale`` > 0); anything else is refused
+with a ``ValueError`` (a ``TypeError`` for a value that is not a number) naming it, and so
+is a call whose values would overflow the dtype (``RandomNormal(mean=1e39)`` in float32).
+
 Fan rule (``compute_fans``): a 1-D shape has ``fan_in = fan_out = shape[0]``; a 2-D shape
 ``(fan_in, fan_out)``; a convolution kernel ``(*spatial, in, out)`` has a receptive field
 ``rf = prod(spatial)``, ``fan_in = rf * in`` and ``fan_out = rf * out``.
@@ -24,7 +28,7 @@ import math
 
 import numpy
 
-from . import config, random
+from . import config, limits, random
 from .backend import get_backend
 from .identifiers import Configurable, Family, dtype_name
 
@@ -56,6 +60,7 @@ def _check_shape(shape):
         raise ValueError(f"shape={shape!r} must be a tuple of non-negative ints") from None
     if any(n < 0 for n in shape):
         raise ValueError(f"shape={shape!r} must be a tuple of non-negative ints")
+    limits.charge(shape)  # a model rebuilt from a file: refuse sizes the file lacks
     return shape
 
 
@@ -66,16 +71,34 @@ def _float_dtype(dtype):
     return name
 
 
-def _finite(value, name, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)) or \
-            not math.isfinite(value) or (positive and value <= 0):
-        expected = "a positive number" if positive else "a finite number"
+def _finite(value, name, positive=False, non_negative=False):
+    """``value`` as a float if it is a finite number (> 0 with ``positive``, >= 0 with
+    ``non_negative``); a ``TypeError`` or ``ValueError`` naming it otherwise."""
+    expected = "a positive number" if positive else \
+        "a finite number >= 0" if non_negative else "a finite number"
+    if isinstance(value, (bool, numpy.bool_)) or \
+            not isinstance(value, (int, float, numpy.number)):
+        raise TypeError(f"{name}={value!r} must be {expected}")
+    if not math.isfinite(value) or (positive and value <= 0) or \
+            (non_negative and value < 0):
         raise ValueError(f"{name}={value!r} must be {expected}")
-    return float(value)
+    return float(value) + 0.0  # -0.0 becomes 0.0 (NumPy refuses a scale of -0.0)
 
 
-def _to_backend(host_array, dtype):
-    return get_backend().asarray(host_array.astype(dtype, copy=False))
+def _in_dtype(initializer, host_values, dtype):
+    """``host_values`` cast to ``dtype``; refuses values beyond a float dtype's range
+    (a finite argument can still overflow float32: the weights would be inf)."""
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        values = numpy.asarray(host_values).astype(dtype, copy=False)
+    if values.dtype.kind == "f" and not numpy.isfinite(values).all():
+        raise ValueError(f"{initializer!r} gives values beyond the range of {dtype} "
+                         f"(largest magnitude {float(numpy.abs(host_values).max()):g}); "
+                         "use smaller arguments or a wider dtype")
+    return values
+
+
+def _to_backend(initializer, host_array, dtype):
+    return get_backend().asarray(_in_dtype(initializer, host_array, dtype))
 
 
 class Initializer(Configurable):
@@ -102,14 +125,15 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every element equal to the scalar ``value`` (default 0.0)."""
+    """Every element equal to the scalar ``value`` (default 0.0, a finite number)."""
 
     def __init__(self, value=0.0):
         self.value = _finite(value, "value")
 
     def __call__(self, shape, dtype=None):
-        return get_backend().xp.full(_check_shape(shape), self.value,
-                                     dtype=dtype_name(dtype or config.floatx()))
+        dtype = dtype_name(dtype or config.floatx())
+        _in_dtype(self, self.value, dtype)  # refuses a value beyond the dtype's range
+        return get_backend().xp.full(_check_shape(shape), self.value, dtype=dtype)
 
     def get_config(self):
         return {"value": self.value}
@@ -145,17 +169,17 @@ def _truncated_normal(gen, shape, mean, stddev):
 
 
 class RandomNormal(RandomInitializer):
-    """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05)."""
+    """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05, a finite number >= 0)."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean = _finite(mean, "mean")
-        self.stddev = _finite(stddev, "stddev")
+        self.stddev = _finite(stddev, "stddev", non_negative=True)
 
     def __call__(self, shape, dtype=None):
         dtype = _float_dtype(dtype)
         values = self._generator().normal(self.mean, self.stddev, _check_shape(shape))
-        return _to_backend(values, dtype)
+        return _to_backend(self, values, dtype)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -174,26 +198,26 @@ class RandomUniform(RandomInitializer):
     def __call__(self, shape, dtype=None):
         dtype = _float_dtype(dtype)
         values = self._generator().uniform(self.minval, self.maxval, _check_shape(shape))
-        return _to_backend(values, dtype)
+        return _to_backend(self, values, dtype)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 class TruncatedNormal(RandomInitializer):
-    """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05); values more than two
-    standard deviations from the mean are redrawn."""
+    """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05, a finite number >= 0);
+    values more than two standard deviations from the mean are redrawn."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean = _finite(mean, "mean")
-        self.stddev = _finite(stddev, "stddev")
+        self.stddev = _finite(stddev, "stddev", non_negative=True)
 
     def __call__(self, shape, dtype=None):
         dtype = _float_dtype(dtype)
         values = _truncated_normal(self._generator(), _check_shape(shape), self.mean,
                                    self.stddev)
-        return _to_backend(values, dtype)
+        return _to_backend(self, values, dtype)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -255,7 +279,7 @@ class VarianceScaling(RandomInitializer):
         else:
             limit = math.sqrt(3.0 * scale)
             values = gen.uniform(-limit, limit, shape)
-        return _to_backend(values, dtype)
+        return _to_backend(self, values, dtype)
 
     def get_config(self):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
@@ -335,7 +359,7 @@ class Orthogonal(RandomInitializer):
         q = q * numpy.sign(numpy.diag(r))
         if rows < cols:
             q = q.T
-        return _to_backend(self.gain * q.reshape(shape), dtype)
+        return _to_backend(self, self.gain * q.reshape(shape), dtype)
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}
@@ -352,8 +376,8 @@ class Identity(Initializer):
         shape = _check_shape(shape)
         if len(shape) != 2:
             raise ValueError(f"Identity needs a rank-2 shape, got shape={shape}")
-        return get_backend().xp.asarray(self.gain * numpy.eye(*shape),
-                                        dtype=dtype_name(dtype or config.floatx()))
+        return _to_backend(self, self.gain * numpy.eye(*shape),
+                           dtype_name(dtype or config.floatx()))
 
     def get_config(self):
         return {"gain": self.gain}

@@ -32,6 +32,7 @@ Formulas (``eps = config.epsilon()``, the mean/sum over the last axis unless sta
 0.814
 """
 import inspect
+import math
 import numbers
 import warnings
 
@@ -142,9 +143,16 @@ def huber(y_true, y_pred, delta=1.0):
 
 
 def _check_delta(delta):
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
-        raise ValueError(f"delta={delta!r} must be a positive number")
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or \
+            not 0 < delta < math.inf:
+        raise ValueError(f"delta={delta!r} must be a positive finite number")
     return float(delta)
+
+
+def _check_name(name):
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name={name!r} must be a string")
+    return name
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
@@ -297,7 +305,7 @@ class Loss(Configurable):
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        self.name = name or snake_case(type(self).__name__)
+        self.name = _check_name(name) or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self.dtype = None if dtype is None else dtype_name(dtype)
 

@@ -177,6 +177,8 @@ class Metric(Configurable):
     calling a metric updates it and returns the result."""
 
     def __init__(self, name=None, dtype=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name={name!r} must be a string")
         self.name = name or snake_case(type(self).__name__)
         self._dtype = None if dtype is None else dtype_name(dtype)
 

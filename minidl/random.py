@@ -11,6 +11,8 @@ True
 """
 import numpy
 
+from .backend import resolve
+
 __all__ = ["seed", "host_generator", "generator", "reseed", "get_state", "set_state"]
 
 _seed = None
@@ -33,7 +35,6 @@ def host_generator():
 
 def generator(backend=None):
     """The random generator of a backend: ``numpy.random.Generator`` or a CuPy one."""
-    from .backend import resolve
     b = resolve(backend)
     if b.name not in _generators:
         if b.name == "numpy":
@@ -49,7 +50,6 @@ def reseed(backend):
     it (NumPy's is the host one: only the draw happens, so both backends shuffle alike).
     ``fit`` does this at each epoch: a checkpoint saves the host state only, so a run
     resumed from one draws the same dropout masks on CuPy too."""
-    from .backend import resolve
     b = resolve(backend)
     number = int(host_generator().integers(2 ** 63))
     if b.name != "numpy":

@@ -27,6 +27,7 @@ import json
 
 import numpy as np
 
+from . import layers, optimizers
 from .autograd import Tensor, no_grad
 from .gradcheck import check_layer
 
@@ -80,8 +81,8 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
         input_shape: the input shape (a list of shapes for several inputs); ignored when
             ``input_data`` is given.
         expected_output_shape: tuple (None entries match anything).
-        expected_num_trainable_weights, expected_num_non_trainable_weights,
-        expected_num_losses: counts after the first call.
+        expected_num_trainable_weights: the count after the first call.
+        expected_num_non_trainable_weights, expected_num_losses: likewise.
         input_data: array(s) to use instead of standard-normal data of ``input_shape``.
         training: passed to every call (the round-trip comparison uses inference mode).
         run_gradcheck: whether to run the float64 gradient check (step 4).
@@ -98,8 +99,6 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
     Raises:
         AssertionError: naming the check that failed.
     """
-    from . import layers, optimizers
-
     kwargs = dict(kwargs or {})
     if input_data is None:
         if input_shape is None:

@@ -73,5 +73,6 @@ def _seeded():
 
 __all__ = ["BACKENDS", "available_backends"]
 
-# the golden-file writer needs Keras and JAX; it is run by hand, never collected
-collect_ignore = ["golden/make_golden.py"]
+# the golden-file writers need Keras and JAX; they are run by hand, never collected
+collect_ignore = ["golden/make_golden.py", "golden/make_golden_models.py",
+                  "golden/make_golden_graphs.py", "golden/make_golden_files.py"]

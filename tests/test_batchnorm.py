@@ -227,8 +227,7 @@ def test_accepts_keras_config():
     bn(np.ones((2, 3, 4)), training=True)
     assert len(bn.losses) == 1
     cfg = bn.get_config()
-    keras_keys = set(KERAS_CONFIG) - {"renorm", "renorm_clipping", "renorm_momentum"}
-    assert set(cfg) == keras_keys
+    assert set(cfg) == set(KERAS_CONFIG)
     assert cfg["gamma_regularizer"]["config"]["l2"] == pytest.approx(0.01)
     assert cfg["beta_initializer"]["class_name"] == "Zeros"
     old_keras = {k: v for k, v in KERAS_CONFIG.items() if not k.startswith("renorm")}

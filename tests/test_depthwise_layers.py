@@ -2,6 +2,7 @@
 harness, values against a per-channel scipy reference, Keras 3 arguments and configs, and
 bad input. (Keras's exact numbers are in test_golden.py; the op maths in
 test_depthwise_ops.py.)"""
+import importlib.util
 import json
 
 import numpy as np
@@ -152,6 +153,29 @@ def test_float32_layer_stays_float32(rng):
     y.sum().backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
     assert all(w.grad.dtype == np.float32 for w in layer.weights)
+
+
+@pytest.mark.parametrize("path", [pytest.param("numba", marks=pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="Numba is not installed")), "numpy"])
+@pytest.mark.parametrize("layer", [
+    lambda: SeparableConv1D(7, 2, padding="same", dilation_rate=2, bias_initializer="ones"),
+    lambda: DepthwiseConv1D(2, padding="same", dilation_rate=2, depth_multiplier=2,
+                            bias_initializer="ones"),
+    lambda: DepthwiseConv2D(2, padding="same", dilation_rate=2, bias_initializer="ones"),
+])
+def test_same_padding_on_an_input_smaller_than_the_dilated_kernel(layer, path, rng):
+    """One input position and a kernel spanning three: ``ceil(L / s)`` outputs, which no
+    tap reaches, so the output is the bias (Keras gives the same)."""
+    saved = mdl.config.get("cpu_kernels")
+    mdl.config.set_cpu_kernels(path)
+    try:
+        layer = layer()
+        x = rng.standard_normal((2, 1, 3) if layer.rank == 1 else (2, 1, 1, 3))
+        y = layer(x).numpy()
+        np.testing.assert_array_equal(y, np.ones(layer.compute_output_shape(x.shape)))
+        mdl.gradcheck.check_layer(layer, x)
+    finally:
+        mdl.config.set_cpu_kernels(saved)
 
 
 # -- Keras 3 arguments, weights and configs ---------------------------------------------------

@@ -1,6 +1,8 @@
 """Depthwise and separable convolution ops: forward against slow references, gradients
 against finite differences over a pairwise-covering grid, the fused backward against the
-differentiable one, second derivatives, cache blocking, dtypes and argument errors."""
+differentiable one, second derivatives, inputs smaller than the kernel, cache blocking,
+dtypes and argument errors."""
+import importlib.util
 import itertools
 import random
 
@@ -10,8 +12,8 @@ import scipy.signal
 
 import minidl as mdl
 from minidl.gradcheck import check_double_grad, check_grad
-from minidl.ops import depthwise_blocks, depthwise_flat, depthwise_kernels
 from minidl.ops.conv_utils import padding_amounts
+from minidl.ops.depthwise import Geometry, reference
 
 F = mdl.functional
 
@@ -325,25 +327,65 @@ def test_data_format_none_reads_the_config(rng):
     np.testing.assert_allclose(y.numpy(), to_first(expected), atol=1e-12)
 
 
+# -- inputs smaller than the (dilated) kernel ----------------------------------------------
+
+@pytest.fixture(params=[pytest.param("numba", marks=pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="Numba is not installed")), "numpy"])
+def cpu_path(request):
+    """Each CPU path in turn (the configured choice restored afterwards)."""
+    saved = mdl.config.get("cpu_kernels")
+    mdl.config.set_cpu_kernels(request.param)
+    yield request.param
+    mdl.config.set_cpu_kernels(saved)
+
+
+@pytest.mark.parametrize("size,kernel,dilation,strides", [
+    ((1, 1), (2, 2), (2, 2), 1), ((1, 2), (3, 2), (1, 3), 1), ((2, 1), (5, 3), 1, 2),
+    ((1, 3), (1, 7), (1, 2), 1)])
+def test_same_padding_on_inputs_smaller_than_the_kernel_2d(size, kernel, dilation, strides,
+                                                          cpu_path, rng):
+    x = rng.standard_normal((2,) + size + (2,))
+    k, b = rng.standard_normal(kernel + (2, 2)), rng.standard_normal(4)
+    y = F.depthwise_conv2d(x, k, strides=strides, padding="same", dilation_rate=dilation,
+                           bias=b)
+    np.testing.assert_allclose(y.numpy(), reference_depthwise(
+        x, k, _pair(strides), "same", _pair(dilation), b), atol=1e-12)
+    check_grad(lambda *t: F.depthwise_conv2d(t[0], t[1], strides=strides, padding="same",
+                                             dilation_rate=dilation, bias=t[2]), [x, k, b])
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_same_padding_on_inputs_smaller_than_the_kernel_1d(length, cpu_path, rng):
+    """Kernel 2 at dilation 2 spans 3 positions: one or two input positions still give
+    ``ceil(L / s)`` outputs (Keras returns a result; the NumPy path once raised)."""
+    x = rng.standard_normal((2, length, 3))
+    dk, pk = rng.standard_normal((2, 3, 2)), rng.standard_normal((1, 6, 7))
+    y = F.separable_conv1d(x, dk, pk, padding="same", dilation_rate=2)
+    depthwise = reference_depthwise(x[:, None], dk[None], (1, 1), "same", (1, 2))[:, 0]
+    np.testing.assert_allclose(y.numpy(), depthwise @ pk[0], atol=1e-12)
+    np.testing.assert_allclose(
+        F.depthwise_conv1d(x, dk, padding="same", dilation_rate=2).numpy(), depthwise,
+        atol=1e-12)
+    check_grad(lambda *t: F.separable_conv1d(*t, padding="same", dilation_rate=2),
+               [x, dk, pk])
+
+
 # -- blocking, dtypes, backends ---------------------------------------------------------------
 
 @pytest.mark.parametrize("strides,padding,m", [(1, "same", 1), (2, "same", 2), (1, "valid", 1),
                                                ((1, 2), "valid", 3)])
 @pytest.mark.parametrize("block_bytes", [64, 2500])
-def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng,
-                                           monkeypatch):
+def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng):
     """Row blocks (64 bytes: one row per block) and multi-image blocks agree with one block."""
     x = rng.standard_normal((3, 9, 8, 2))
     kernel, bias = rng.standard_normal((3, 3, 2, m)), rng.standard_normal(2 * m)
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, _pair(strides), (1, 1), padding)
+    geo = Geometry(x.shape, kernel.shape, _pair(strides), (1, 1), padding)
     g = rng.standard_normal(geo.output_shape)
-    monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", 1 << 40)
-    y1 = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
-    dx1, dw1 = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
-    monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block_bytes)
-    assert len(depthwise_blocks.blocks(np, 3, 9, 8 * 2 * m * 8)) > 1
-    y2 = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
-    dx2, dw2 = depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
+    y1 = reference.forward(np, x, kernel, bias, geo, block_bytes=1 << 40)
+    dx1, dw1 = reference.backward(np, x, kernel, g, geo, block_bytes=1 << 40)
+    assert len(reference.blocks(np, 3, 9, 8 * 2 * m * 8, block_bytes)) > 1
+    y2 = reference.forward(np, x, kernel, bias, geo, block_bytes=block_bytes)
+    dx2, dw2 = reference.backward(np, x, kernel, g, geo, block_bytes=block_bytes)
     np.testing.assert_allclose(y2, y1, atol=1e-13)
     np.testing.assert_allclose(dx2, dx1, atol=1e-13)
     np.testing.assert_allclose(dw2, dw1, atol=1e-12)
@@ -351,7 +393,7 @@ def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng
                                                        (1, 1), bias), atol=1e-12)
 
 
-FLAT_CASES = [  # OW * sw >= W: the flat path (stride-phase planes when strided) applies
+BLOCK_CASES = [  # "same" and "valid" geometries with strides in one or both axes
     dict(kernel=(3, 3), strides=(1, 1), dilation=(1, 1), padding="same", size=(6, 5), m=1),
     dict(kernel=(2, 5), strides=(1, 1), dilation=(1, 1), padding="same", size=(4, 7), m=2),
     dict(kernel=(3, 2), strides=(1, 1), dilation=(2, 3), padding="same", size=(5, 4), m=1),
@@ -365,43 +407,38 @@ FLAT_CASES = [  # OW * sw >= W: the flat path (stride-phase planes when strided)
 ]
 
 
-@pytest.mark.parametrize("args", FLAT_CASES)
-@pytest.mark.parametrize("tile,block", [(8192, 1 << 21), (12, 64), (30, 500)])
-def test_flat_path_equals_strided_path(args, tile, block, rng, monkeypatch):
-    """Small tiles and blocks make several runs, remainders and row blocks."""
+@pytest.mark.parametrize("args", BLOCK_CASES)
+@pytest.mark.parametrize("block", [64, 500])
+def test_reference_kernels_in_small_blocks(args, block, rng):
+    """Row blocks and remainders give the one-block result, and the forward the loops'."""
     x = rng.standard_normal((3,) + args["size"] + (2,))
     kernel = rng.standard_normal(args["kernel"] + (2, args["m"]))
     bias = rng.standard_normal(2 * args["m"])
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, args["strides"],
-                                     args["dilation"], args["padding"])
-    assert geo.flat
+    geo = Geometry(x.shape, kernel.shape, args["strides"], args["dilation"], args["padding"])
     g = rng.standard_normal(geo.output_shape)
-    results = {}
-    for flat in (False, True):
-        monkeypatch.setattr(depthwise_kernels, "FLAT_PATH", flat)
-        monkeypatch.setattr(depthwise_flat, "TILE_ELEMENTS", tile)
-        monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block)
-        y = depthwise_kernels.depthwise_forward(np, x, kernel, bias, geo)
-        results[flat] = (y,) + depthwise_kernels.depthwise_backward(np, x, kernel, g, geo)
-    for strided, flat in zip(results[False], results[True]):
-        np.testing.assert_allclose(flat, strided, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(results[True][0], reference_depthwise(
+    results = []
+    for block_bytes in (block, 1 << 40):
+        y = reference.forward(np, x, kernel, bias, geo, block_bytes=block_bytes)
+        results.append((y,) + reference.backward(np, x, kernel, g, geo,
+                                                 block_bytes=block_bytes))
+    for small, whole in zip(*results):
+        np.testing.assert_allclose(small, whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][0], reference_depthwise(
         x, kernel, args["strides"], args["padding"], args["dilation"], bias), atol=1e-12)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_thread_count_does_not_change_results(threads, rng, monkeypatch):
+def test_thread_count_does_not_change_results(threads, rng):
     x = rng.standard_normal((5, 6, 7, 2))
     kernel = rng.standard_normal((3, 3, 2, 2))
     for strides in ((2, 1), (1, 1), (1, 2)):
-        geo = depthwise_kernels.Geometry(x.shape, kernel.shape, strides, (1, 1), "same")
+        geo = Geometry(x.shape, kernel.shape, strides, (1, 1), "same")
         g = rng.standard_normal(geo.output_shape)
         results = []
         for count, block in ((threads, 700), (1, 1 << 40)):
-            monkeypatch.setitem(mdl.config._settings, "num_threads", count)
-            monkeypatch.setattr(depthwise_blocks, "BLOCK_BYTES", block)
-            results.append((depthwise_kernels.depthwise_forward(np, x, kernel, None, geo),)
-                           + depthwise_kernels.depthwise_backward(np, x, kernel, g, geo))
+            options = dict(threads=count, block_bytes=block)
+            results.append((reference.forward(np, x, kernel, None, geo, **options),)
+                           + reference.backward(np, x, kernel, g, geo, **options))
         for threaded, single in zip(*results):
             np.testing.assert_allclose(threaded, single, atol=1e-12)
         np.testing.assert_allclose(results[0][0], reference_depthwise(
@@ -410,9 +447,8 @@ def test_thread_count_does_not_change_results(threads, rng, monkeypatch):
 
 @pytest.mark.parametrize("strides", [1, 2])
 def test_non_finite_values_stay_where_they_belong(strides, rng):
-    """An inf at a row's right edge must not reach the next row's left edge (the flat
-    path's wrapped, zero-weighted positions): such blocks are redone on the strided path,
-    and the results equal the reference's, inf and nan included."""
+    """An inf at a row's right edge must not reach the next row's left edge: the results
+    equal the loops', inf and nan included."""
     x = rng.standard_normal((2, 6, 6, 2))
     x[0, 2, 5, 0] = np.inf
     x[1, 3, 0, 1] = -np.inf

@@ -75,3 +75,15 @@ def test_mobilenetv2_digits(tmp_path, capsys):
     assert isinstance(model, mdl.models.Functional)
     assert sum(isinstance(layer, mdl.layers.Add) for layer in model.layers) == 3
     assert model.predict(np.zeros((2, 8, 8, 1), np.float32)).shape == (2, 10)
+
+
+def test_mobilenetv3_digits_quick(tmp_path, capsys):
+    import minidl as mdl
+    output = tmp_path / "v3.minidl"
+    accuracy = load("mobilenetv3_digits").main(["--quick", "--output", str(output),
+                                                "--verbose", "2"])
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "test accuracy" in out and "wall time" in out
+    assert 0.0 <= accuracy <= 1.0 and output.is_file()
+    model = mdl.models.load_model(output)
+    assert model.name == "MobileNetV3Small" and model.output_shape == (None, 10)

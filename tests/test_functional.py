@@ -462,8 +462,8 @@ def test_bad_wiring_raises_clear_errors():
         Model(a, layers.Dense(1, name="twin")(layers.Dense(2, name="twin")(a)))
     with pytest.raises(TypeError, match="mixed"):
         layers.Add()([a, np.ones((1, 3))])
-    with pytest.raises(TypeError, match="layers.Add"):
-        a + b
+    with pytest.raises(TypeError, match="supports"):
+        a @ b
     with pytest.raises(TypeError, match="no values"):
         np.asarray(a)
     with pytest.raises(ValueError, match="shape"):
@@ -489,3 +489,204 @@ def test_runs_on_every_backend(backend):
     assert model.backend.name == backend
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert model.predict(x).shape == (16, 3)
+
+
+# -- Keras conveniences: Input in layers, layer.input/output, get_layer, models as layers,
+# -- to_json / model_from_json, Sequential with an Input, Keras 3 and Keras 2 configs --
+def test_input_and_input_layer_are_exported_from_layers():
+    from minidl.models import symbolic
+    assert mdl.layers.Input is mdl.Input is mdl.models.Input is symbolic.Input
+    assert mdl.layers.InputLayer is mdl.models.InputLayer is symbolic.InputLayer
+    layer = mdl.layers.InputLayer(shape=(3,), name="raw")
+    assert layer.output.shape == (None, 3) and layer.output._keras_history.layer is layer
+    assert layer.get_config() == {"batch_shape": [None, 3], "dtype": "float32",
+                                  "sparse": False, "ragged": False, "name": "raw",
+                                  "optional": False}
+
+
+def test_layer_input_and_output_are_those_of_the_first_call():
+    a, b = mdl.Input(shape=(3,), name="a"), mdl.Input(shape=(3,), name="b")
+    dense = layers.Dense(2)
+    with pytest.raises(AttributeError, match=f"The layer {dense.name} has never been "
+                                             "called and thus has no defined output"):
+        _ = dense.output
+    with pytest.raises(AttributeError, match="no defined input"):
+        _ = dense.input
+    first, second = dense(a), dense(b)
+    assert dense.input is a and dense.output is first and second is not first
+    add = layers.Add()
+    out = add([a, b])
+    assert add.input == [a, b] and add.output is out
+    negative = (-out)._keras_history.operation
+    assert negative.input is out and negative.output.shape == (None, 3)
+
+
+def test_feature_extraction_with_get_layer_output():
+    model = residual_model()
+    assert model.get_layer("bn") is model.layers[3]
+    features = Model(model.input, model.get_layer("relu6").output)
+    x, _ = blobs(4)
+    expected = model.get_layer("relu6")(model.get_layer("bn")(
+        model.get_layer("expand")(model.get_layer("stem")(x)), training=False))
+    np.testing.assert_allclose(features(x).numpy(), expected.numpy(), rtol=1e-6)
+    assert all(a is b for a, b in zip(features.weights, model.weights))
+    assert [layer.name for layer in features.layers] == ["features", "stem", "expand", "bn",
+                                                         "relu6"]
+
+
+def test_get_layer_follows_keras():
+    x = mdl.Input(shape=(3,), name="x")
+    model = Model(x, layers.Dense(2, name="d")(x) + 1.0)
+    assert [layer.name for layer in model.layers] == ["x", "d"]
+    assert [type(op).__name__ for op in model.operations] == ["InputLayer", "Dense", "Add"]
+    assert model.get_layer(index=1).name == "d" and model.get_layer(index=-1).name == "d"
+    with pytest.raises(ValueError, match=r"No such layer: add\. Existing layers are: "
+                                         r"\['x', 'd'\]"):
+        model.get_layer("add")
+    with pytest.raises(ValueError, match="at index 2 but model only has 2 layers"):
+        model.get_layer(index=2)
+    with pytest.raises(ValueError, match="Provide only a layer name or a layer index"):
+        model.get_layer("d", index=0)
+    with pytest.raises(ValueError, match="Provide either a layer name or layer index"):
+        model.get_layer()
+    seq = mdl.models.Sequential([layers.Dense(2, name="s")])
+    assert seq.get_layer("s") is seq.layers[0]
+
+
+def test_summary_lists_operations_with_no_parameters(capsys):
+    x = mdl.Input(shape=(3,), name="x")
+    Model(x, layers.Dense(2, name="d")(x) * 2.0, name="m").summary()
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("multiply"))
+    assert "(Multiply)" in row and "(None, 2)" in row and row.endswith("d[0][0]")
+    assert "Total params: 8" in out
+
+
+def test_sequential_with_an_input():
+    for first in (mdl.Input(shape=(3,), name="seq_in"),
+                  mdl.layers.InputLayer(shape=(3,), name="seq_in")):
+        model = mdl.models.Sequential([first, layers.Dense(4, name="h"),
+                                       layers.ReLU(name="r"), layers.Dense(2, name="o")])
+        assert model.built and [layer.name for layer in model.layers] == ["h", "r", "o"]
+        assert model.inputs[0].shape == (None, 3) and model.outputs[0].shape == (None, 2)
+        assert model.input is model.inputs[0] and model.output is model.outputs[0]
+        features = Model(model.inputs, model.get_layer("r").output)
+        x, _ = blobs(3)
+        x = x[:, :3]
+        np.testing.assert_allclose(features(x).numpy(), model.layers[1](model.layers[0](
+            x)).numpy(), rtol=1e-6)
+        config = model.get_config()
+        assert config["layers"][0]["class_name"] == "InputLayer"
+        assert config["layers"][0]["config"]["name"] == "seq_in"
+        assert config["build_input_shape"] == [None, 3]
+        clone = mdl.models.Sequential.from_config(config)
+        assert clone.get_config() == config and clone.inputs[0].shape == (None, 3)
+    with pytest.raises(AttributeError, match="no defined inputs"):
+        _ = mdl.models.Sequential([layers.Dense(2)]).inputs
+    with pytest.raises(ValueError, match="an Input can only come first"):
+        mdl.models.Sequential([layers.Dense(2), mdl.Input(shape=(3,))])
+    with pytest.raises(ValueError, match=r"has input shape \(None, 3\)"):
+        mdl.models.Sequential([mdl.Input(shape=(3,)), layers.Dense(2)]).build((None, 4))
+
+
+def test_models_as_layers_share_weights_and_nest_their_configs():
+    inner_in = mdl.Input(shape=(3,), name="inner_in")
+    inner = Model(inner_in, layers.Dense(3, name="inner_d")(inner_in) * 0.5, name="inner")
+    seq = mdl.models.Sequential([mdl.Input(shape=(3,), name="seq_in"),
+                                 layers.Dense(2, name="seq_d")], name="seq")
+    x = mdl.Input(shape=(3,), name="x")
+    outer = Model(x, seq(inner(inner(x)) - x), name="outer")
+    assert [layer.name for layer in outer.layers] == ["x", "inner", "seq"]
+    assert len(outer.weights) == 4 and outer.weights[0] is inner.weights[0]
+    data, _ = blobs(2)
+    data = data[:, :3]
+    np.testing.assert_allclose(outer(data).numpy(),
+                               seq(inner(inner(data)) - data).numpy(), rtol=1e-6)
+    config = json.loads(outer.to_json())
+    assert (config["module"], config["class_name"], config["registered_name"]) == (
+        "keras.src.models.functional", "Functional", "Functional")
+    nested = {e["name"]: e for e in config["config"]["layers"]}
+    assert nested["inner"]["class_name"] == "Functional"
+    assert nested["seq"]["module"] == "keras" and nested["seq"]["registered_name"] is None
+    clone = mdl.models.model_from_json(outer.to_json())
+    assert clone.to_json() == outer.to_json()
+    clone.set_weights(outer.get_weights())
+    np.testing.assert_array_equal(clone(data).numpy(), outer(data).numpy())
+
+
+def test_to_json_and_model_from_json():
+    model = residual_model()
+    text = model.to_json(indent=1)
+    clone = mdl.models.model_from_json(text)
+    assert clone.get_config() == model.get_config() and clone.optimizer is None
+    seq = mdl.models.Sequential([layers.Dense(2, input_shape=(3,))])
+    assert json.loads(seq.to_json())["module"] == "keras"
+    assert mdl.models.model_from_json(seq.to_json()).get_config() == seq.get_config()
+    with pytest.raises(ValueError, match="not JSON text"):
+        mdl.models.model_from_json("{nope")
+    with pytest.raises(ValueError, match="expected the JSON of a serialized model"):
+        mdl.models.model_from_json("[1, 2]")
+    with pytest.raises(ValueError, match="describes a Dense layer, not a model"):
+        mdl.models.model_from_json(json.dumps(layers.serialize(layers.Dense(2))))
+    with_compile = {**json.loads(text), "compile_config": {"optimizer": "bogus"}}
+    assert mdl.models.model_from_json(json.dumps(with_compile)).optimizer is None
+
+
+KERAS3_DTYPE = {"module": "keras", "class_name": "DTypePolicy",
+                "config": {"name": "float32"}, "registered_name": None}
+
+
+def test_reads_a_keras_3_sequential_config():
+    """``keras.Sequential([keras.Input((5,), name="sin"), Dense(2, name="sd")]).to_json()``
+    as Keras 3.15 writes it."""
+    dense = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+             "config": {"name": "sd", "trainable": True, "dtype": KERAS3_DTYPE, "units": 2,
+                        "activation": "linear", "use_bias": True,
+                        "kernel_initializer": {"module": "keras.initializers",
+                                               "class_name": "GlorotUniform",
+                                               "config": {"seed": None, "input_axes": None,
+                                                          "output_axes": None},
+                                               "registered_name": None},
+                        "bias_initializer": {"module": "keras.initializers",
+                                             "class_name": "Zeros", "config": {},
+                                             "registered_name": None},
+                        "kernel_regularizer": None, "bias_regularizer": None,
+                        "kernel_constraint": None, "bias_constraint": None,
+                        "quantization_config": None},
+             "build_config": {"input_shape": [None, 5]}}
+    text = json.dumps({
+        "module": "keras", "class_name": "Sequential", "registered_name": None,
+        "config": {"name": "seq", "trainable": True, "dtype": KERAS3_DTYPE,
+                   "layers": [{"module": "keras.layers", "class_name": "InputLayer",
+                               "registered_name": None,
+                               "config": {"batch_shape": [None, 5], "dtype": "float32",
+                                          "sparse": False, "ragged": False, "name": "sin",
+                                          "optional": False}}, dense],
+                   "build_input_shape": [None, 5]},
+        "build_config": {"input_shape": [None, 5]}, "compile_config": {}})
+    model = mdl.models.model_from_json(text)
+    assert isinstance(model, mdl.models.Sequential) and model.built
+    assert [layer.name for layer in model.layers] == ["sd"]
+    assert model.inputs[0].shape == (None, 5)
+    assert model.predict(np.ones((2, 5))).shape == (2, 2)
+
+
+def test_reads_keras_2_configs():
+    dense = {"class_name": "Dense", "config": {"name": "d", "units": 2, "dtype": "float32",
+                                               "activation": "relu", "use_bias": True}}
+    sequential = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer",
+         "config": {"batch_input_shape": [None, 4], "dtype": "float32", "sparse": False,
+                    "ragged": False, "name": "in"}}, dense]}}
+    model = mdl.models.model_from_json(json.dumps(sequential))
+    assert model.built and model.inputs[0].shape == (None, 4)
+    functional = {"class_name": "Model", "config": {
+        "name": "f", "layers": [
+            {"class_name": "InputLayer", "name": "in", "inbound_nodes": [],
+             "config": {"batch_input_shape": [None, 4], "dtype": "float32", "name": "in"}},
+            {**dense, "name": "d", "inbound_nodes": [[["in", 0, 0, {}]]]}],
+        "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}}
+    for class_name in ("Model", "Functional"):
+        functional["class_name"] = class_name
+        model = mdl.models.model_from_json(json.dumps(functional))
+        assert isinstance(model, Functional) and model.output_shape == (None, 2)

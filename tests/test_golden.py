@@ -1,7 +1,8 @@
 """Every layer against Keras 3's own float64 numbers (``tests/golden/*.npz``, see the
 README there): the layer is rebuilt from the Keras config as Keras wrote it, given the
-same weights, and its output, input gradient, weight gradients and (BatchNormalization in
-training) moving statistics must match to ~1e-10.
+same weights, and its output, input gradient(s), weight gradients and (BatchNormalization
+in training) moving statistics must match to ~1e-10. A layer of several inputs (merging)
+has ``x0, x1, ...`` and ``dx0, dx1, ...`` in place of ``x`` and ``dx``.
 
 A golden file whose layer class minidl lacks fails (it is a missing feature, not a
 reason to skip)."""
@@ -24,6 +25,15 @@ def _close(actual, expected, what):
                                err_msg=what)
 
 
+def _numbered(data, key):
+    """``[key0, key1, ...]``: the keys of the inputs (or their gradients), in order."""
+    keys = []
+    while f"{key}{len(keys)}" in data.files:
+        keys.append(f"{key}{len(keys)}")
+    assert keys, f"no {key!r} and no {key}0 in the golden file"
+    return keys
+
+
 def test_golden_files_are_present():
     assert len(GOLDEN) >= 40, f"expected the Keras golden files, found {len(GOLDEN)}"
 
@@ -38,25 +48,31 @@ def test_layer_matches_keras(path):
     assert cls is not None, f"minidl.layers has no {class_name} (needed by {path.name})"
     layer = cls.from_config(config)
 
-    x_host = data["x"]
-    assert x_host.dtype == np.float64
+    several = "x" not in data.files
+    x_keys = _numbered(data, "x") if several else ["x"]
+    x_host = [data[k] for k in x_keys]
+    assert all(v.dtype == np.float64 for v in x_host)
     with mdl.no_grad():
-        layer(mdl.tensor(x_host), training=False)  # builds
+        layer([mdl.tensor(v) for v in x_host] if several else mdl.tensor(x_host[0]),
+              training=False)  # builds
     n_weights, n_trainable = int(data["n_weights"]), int(data["n_trainable"])
     assert len(layer.weights) == n_weights
     assert len(layer.trainable_weights) == n_trainable
     layer.set_weights([data[f"w{i}"] for i in range(n_weights)])
 
-    x = mdl.tensor(x_host, requires_grad=True)
-    y = layer(x, training=training)
+    xs = [mdl.tensor(v, requires_grad=True) for v in x_host]
+    y = layer(xs if several else xs[0], training=training)
     assert y.dtype == np.float64
     _close(y.numpy(), data["y"], f"{path.stem}: output")
 
     weights = list(layer.trainable_weights)
     loss = (y * mdl.tensor(data["gy"])).sum()
-    grads = mdl.grad(loss, [x] + weights)
-    _close(grads[0].numpy(), data["dx"], f"{path.stem}: input gradient")
-    for i, (w, g) in enumerate(zip(weights, grads[1:])):
+    grads = mdl.grad(loss, xs + weights)
+    dx_keys = _numbered(data, "dx") if several else ["dx"]
+    assert len(dx_keys) == len(xs)
+    for key, g in zip(dx_keys, grads):
+        _close(g.numpy(), data[key], f"{path.stem}: input gradient {key}")
+    for i, (w, g) in enumerate(zip(weights, grads[len(xs):])):
         _close(g.numpy(), data[f"dw{i}"], f"{path.stem}: gradient of {w.path}")
 
     moving = sorted(k for k in data.files if k.startswith("moving_after"))

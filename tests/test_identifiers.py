@@ -1,10 +1,12 @@
 """The shared get/serialize/deserialize helper, through a toy family and every real one."""
+import threading
+
 import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.identifiers import Family, dtype_name, from_keras_value, normalize_name, \
-    snake_case
+from minidl.identifiers import Family, custom_object_scope, dtype_name, from_keras_value, \
+    normalize_name, snake_case
 
 
 class Base:
@@ -168,6 +170,39 @@ def test_custom_objects_reach_nested_configs():
     assert isinstance(holder.reg, Halve)
     with pytest.raises(ValueError, match="Unknown regularizer: 'Halve'"):
         fam.deserialize(data, custom_objects={"Holder": Holder})
+
+
+def test_custom_object_scopes_belong_to_the_thread_that_opened_them(family):
+    """Two threads deserializing at once: each sees its own custom objects only, and
+    closing one scope leaves the other thread's open."""
+    class Mine(Base):
+        pass
+
+    class Theirs(Base):
+        pass
+
+    opened, looked, closed = (threading.Barrier(2, timeout=20) for _ in range(3))
+
+    def other_thread():
+        opened.wait()  # this thread's scope opens after the main thread's
+        with custom_object_scope({"Custom": Theirs}):
+            looked.wait()
+            first = family.lookup("Custom")
+            closed.wait()  # the main thread closed its scope
+            return first, family.lookup("Custom")
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(found=other_thread()))
+    thread.start()
+    with custom_object_scope({"Custom": Mine}):
+        opened.wait()
+        looked.wait()
+        mine = family.lookup("Custom")
+    closed.wait()
+    thread.join(20)
+    assert mine is Mine and result["found"] == (Theirs, Theirs)
+    with pytest.raises(ValueError, match="Unknown thing: 'Custom'"):
+        family.lookup("Custom")
 
 
 def test_custom_objects_passed_to_from_config_that_accepts_them():

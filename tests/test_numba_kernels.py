@@ -13,10 +13,12 @@ import pytest
 
 import minidl as mdl
 from minidl.gradcheck import check_grad
-from minidl.ops import cpu_kernels, depthwise_kernels
+from minidl.ops.depthwise import Geometry, reference
 
 F = mdl.functional
-HAS_NUMBA = cpu_kernels.available()
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+if HAS_NUMBA:
+    from minidl.ops.depthwise import numba_kernels
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="Numba is not installed")
 
 
@@ -55,12 +57,23 @@ def _tolerance(dtype):
 
 # -- the compiled kernels against the NumPy path ---------------------------------------------
 
-def _array_results(x, kernel, bias, g, geo):
-    y = cpu_kernels.depthwise_forward(np, x, kernel, bias, geo)
-    dx, dw = cpu_kernels.depthwise_backward(np, x, kernel, g, geo)
-    dx_only = cpu_kernels.depthwise_backward(np, None, kernel, g, geo, True, False)[0]
-    dw_only = cpu_kernels.depthwise_backward(np, x, None, g, geo, False, True)[1]
-    return y, dx, dw, dx_only, dw_only, cpu_kernels.bias_grad(np, g)
+def _compiled_results(x, kernel, bias, g, geo, threads=1, **options):
+    """Forward, both gradients, each gradient alone and the bias gradient, compiled."""
+    backward = numba_kernels.backward
+    y = numba_kernels.forward(x, kernel, bias, geo, threads=threads)
+    dx, dkernel = backward(x, kernel, g, geo, threads=threads, **options)
+    dx_only = backward(None, kernel, g, geo, True, False, threads=threads, **options)[0]
+    dkernel_only = backward(x, None, g, geo, False, True, threads=threads, **options)[1]
+    return y, dx, dkernel, dx_only, dkernel_only, numba_kernels.bias_grad(g, threads=threads)
+
+
+def _reference_results(x, kernel, bias, g, geo):
+    """The same on the reference kernels."""
+    y = reference.forward(np, x, kernel, bias, geo)
+    dx, dkernel = reference.backward(np, x, kernel, g, geo)
+    dx_only = reference.backward(np, None, kernel, g, geo, True, False)[0]
+    dkernel_only = reference.backward(np, x, None, g, geo, False, True)[1]
+    return y, dx, dkernel, dx_only, dkernel_only, reference.bias_grad(np, g)
 
 
 @needs_numba
@@ -71,14 +84,13 @@ def test_compiled_kernels_match_numpy_path_over_grid(case, dtype, threads, rng):
     x, kernel, bias = (None if a is None else a.astype(dtype)
                        for a in GRID.make_inputs(case, rng))
     bias = rng.standard_normal(kernel.shape[2] * kernel.shape[3]).astype(dtype)
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, pair(case["strides"]),
-                                     pair(case["dilation"]), case["padding"])
+    geo = Geometry(x.shape, kernel.shape, pair(case["strides"]), pair(case["dilation"]),
+                   case["padding"])
     g = rng.standard_normal(geo.output_shape).astype(dtype)
-    mdl.config.set_num_threads(threads)
-    compiled = _on_path("numba", _array_results, x, kernel, bias, g, geo)
-    reference = _on_path("numpy", _array_results, x, kernel, bias, g, geo)
-    for name, a, b in zip(["y", "dx", "dw", "dx alone", "dw alone", "db"], compiled,
-                          reference):
+    compiled = _compiled_results(x, kernel, bias, g, geo, threads)
+    expected = _reference_results(x, kernel, bias, g, geo)
+    for name, a, b in zip(["y", "dx", "dkernel", "dx alone", "dkernel alone", "db"],
+                          compiled, expected):
         assert a.dtype == dtype and a.shape == b.shape, name
         np.testing.assert_allclose(a, b, err_msg=name, **_tolerance(dtype))
     np.testing.assert_allclose(compiled[0], GRID.reference_depthwise(
@@ -88,21 +100,19 @@ def test_compiled_kernels_match_numpy_path_over_grid(case, dtype, threads, rng):
 
 @needs_numba
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_per_pixel_backward_matches_numpy_path_over_grid(case, monkeypatch, rng):
-    """The grid's channel counts take ``backward_rows`` at column stride 1; with the row
-    threshold at 0 they take the per-pixel ``backward`` instead."""
-    monkeypatch.setattr(cpu_kernels, "ROW_CHANNELS", 0)
+def test_per_pixel_backward_matches_numpy_path_over_grid(case, rng):
+    """The grid's channel counts take the row backward at column stride 1; with the row
+    threshold at 0 they take the per-pixel backward instead."""
     x, kernel, _ = GRID.make_inputs(case, rng)
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, pair(case["strides"]),
-                                     pair(case["dilation"]), case["padding"])
+    geo = Geometry(x.shape, kernel.shape, pair(case["strides"]), pair(case["dilation"]),
+                   case["padding"])
     g = rng.standard_normal(geo.output_shape)
-    compiled = _on_path("numba", _array_results, x, kernel, None, g, geo)
-    reference = _on_path("numpy", _array_results, x, kernel, None, g, geo)
-    for a, b in zip(compiled, reference):
+    compiled = _compiled_results(x, kernel, None, g, geo, row_channels=0)
+    for a, b in zip(compiled, _reference_results(x, kernel, None, g, geo)):
         np.testing.assert_allclose(a, b, **_tolerance("float64"))
 
 
-ROW_CASES = [  # (x shape, kernel shape, strides, dilation, padding) around ROW_CHANNELS
+ROW_CASES = [  # (x shape, kernel shape, strides, dilation, padding) around row_channels
     ((2, 5, 7, 32), (3, 3, 32, 1), (1, 1), (1, 1), "same"),    # at the threshold: rows
     ((2, 5, 7, 33), (3, 3, 33, 1), (1, 1), (1, 1), "same"),    # above: per pixel
     ((1, 6, 9, 16), (3, 3, 16, 2), (1, 1), (1, 2), "valid"),   # M = 2: 32 channels, rows
@@ -120,13 +130,12 @@ def test_row_and_pixel_backward_around_the_threshold(args, dtype, threads, rng):
     x_shape, k_shape, strides, dilation, padding = args
     x = rng.standard_normal(x_shape).astype(dtype)
     kernel = rng.standard_normal(k_shape).astype(dtype)
-    geo = depthwise_kernels.Geometry(x_shape, k_shape, strides, dilation, padding)
+    geo = Geometry(x_shape, k_shape, strides, dilation, padding)
     g = rng.standard_normal(geo.output_shape).astype(dtype)
-    mdl.config.set_num_threads(threads)
-    compiled = _on_path("numba", _array_results, x, kernel, None, g, geo)
-    reference = _on_path("numpy", _array_results, x, kernel, None, g, geo)
-    for name, a, b in zip(["y", "dx", "dw", "dx alone", "dw alone", "db"], compiled,
-                          reference):
+    compiled = _compiled_results(x, kernel, None, g, geo, threads)
+    expected = _reference_results(x, kernel, None, g, geo)
+    for name, a, b in zip(["y", "dx", "dkernel", "dx alone", "dkernel alone", "db"],
+                          compiled, expected):
         assert a.dtype == dtype and a.shape == b.shape, name
         np.testing.assert_allclose(a, b, err_msg=name, **_tolerance(dtype))
 
@@ -180,15 +189,13 @@ def test_1d_and_separable_forms_on_both_paths(data_format, rng):
 @needs_numba
 @pytest.mark.parametrize("channels", [16, 40])  # row and per-pixel backward
 def test_reductions_do_not_depend_on_the_thread_count(channels, rng):
-    """dw and db sum fixed chunks in a fixed order: bit-identical at 1 and 2 threads."""
+    """dkernel and db sum fixed chunks in a fixed order: bit-identical at 1 and 2
+    threads."""
     x = rng.standard_normal((3, 40, 9, channels)).astype("float32")
     kernel = rng.standard_normal((3, 3, channels, 1)).astype("float32")
-    geo = depthwise_kernels.Geometry(x.shape, kernel.shape, (1, 1), (1, 1), "same")
+    geo = Geometry(x.shape, kernel.shape, (1, 1), (1, 1), "same")
     g = rng.standard_normal(geo.output_shape).astype("float32")
-    results = []
-    for threads in (1, 2):
-        mdl.config.set_num_threads(threads)
-        results.append(_on_path("numba", _array_results, x, kernel, None, g, geo))
+    results = [_compiled_results(x, kernel, None, g, geo, threads) for threads in (1, 2)]
     for single, double in zip(*results):
         np.testing.assert_array_equal(single, double)
 
@@ -249,7 +256,7 @@ def test_choice_is_validated_and_reported():
 
 
 def test_without_numba_auto_falls_back_and_numba_names_the_fix(monkeypatch):
-    monkeypatch.setattr(cpu_kernels, "_compiled", False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # as if Numba were not installed
     assert mdl.config.cpu_kernels() == "numpy"
     y = F.depthwise_conv2d(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), padding="same")
     assert float(y.numpy()[0, 1, 1, 0]) == 9.0

@@ -12,7 +12,12 @@ this order.
 
 Every ``Layer`` subclass defined in a ``minidl.*`` module registers by class name, so
 ``minidl.layers.deserialize({"class_name": "Dense", "config": {...}})`` finds it; user
-classes are found through ``custom_objects``.
+classes are found through ``custom_objects``. A serialized entry's ``module`` says what it
+is: ``keras.layers`` / ``keras.src.layers.*`` (and minidl's own modules) a layer,
+``keras.src.ops.*`` an operation (``minidl.layers.operations``), ``keras``,
+``keras.models`` / ``keras.src.models.*`` a model (``Functional``, ``Model``,
+``Sequential``); any other module only a class given in ``custom_objects``. No config
+runs code: ``Lambda`` layers are refused.
 
 A minimal layer (``tests/test_layer_base.py`` has a complete one)::
 
@@ -29,32 +34,49 @@ A minimal layer (``tests/test_layer_base.py`` has a complete one)::
 ((2, 3), 'identity', [])
 """
 import contextlib
+import contextvars
 import functools
 import inspect
+import sys
+import threading
 
 import numpy
 
 from .. import backend as _backend, config, constraints, initializers, regularizers
 from ..autograd import Tensor, no_grad
-from ..identifiers import Family, dtype_name, from_keras_value, snake_case
+from ..identifiers import (Family, dtype_name, from_keras_value, reset_names, snake_case,
+                           unique_name)
 from ..ops.math import cast
 from ..variable import Variable
+from .node import first_call_tensors, is_symbolic, operations, symbolic_call
 
 __all__ = ["Layer", "get", "serialize", "deserialize", "clear_session"]
 
-_name_counts = {}
-_training_stack = []   # the training flag of the layer calls in progress (outermost first)
+# The training flag of the innermost layer call in progress in this thread (None outside
+# any call): a nested call without ``training`` inherits it. Per thread, so a predict in
+# one thread never runs another thread's training step in inference mode.
+_training = contextvars.ContextVar("minidl_training", default=None)
+
+
+class _PerThread(threading.local):
+    """A layer's state that each thread keeps for itself: the losses of its last call in
+    that thread, so a predict in one thread never replaces the activity penalty or
+    ``add_loss`` loss of a training step in progress in another."""
+
+    def __init__(self):
+        self.call_losses = []
+
+
+_WEIGHT_ORDER = ("shape", "initializer", "dtype", "trainable", "regularizer", "constraint",
+                 "name")  # add_weight's positional arguments, as Keras 3
+_OLD_WEIGHT_ORDER = ("name", "shape", "initializer", "regularizer", "constraint",
+                     "trainable", "dtype")  # after a string first: minidl's earlier order
 
 
 def clear_session():
-    """Reset the automatic layer names (the next Dense is ``dense`` again)."""
-    _name_counts.clear()
-
-
-def _unique_name(prefix):
-    count = _name_counts.get(prefix, 0)
-    _name_counts[prefix] = count + 1
-    return prefix if count == 0 else f"{prefix}_{count}"
+    """Reset the automatic layer and operation names (the next Dense is ``dense``
+    again)."""
+    reset_names()
 
 
 def _shape_tuple(shape, name):
@@ -72,13 +94,6 @@ def _is_input_list(inputs):
     """A list of several inputs (Tensors or arrays), not nested lists of numbers."""
     return isinstance(inputs, (list, tuple)) and \
         any(isinstance(x, Tensor) or hasattr(x, "ndim") for x in inputs)
-
-
-def _is_symbolic(inputs):
-    """Whether ``inputs`` holds symbolic tensors (``minidl.Input`` and layer outputs)."""
-    if isinstance(inputs, (list, tuple)):
-        return any(getattr(x, "_is_symbolic", False) for x in inputs)
-    return getattr(inputs, "_is_symbolic", False)
 
 
 class Layer:
@@ -122,7 +137,7 @@ class Layer:
         object.__setattr__(self, "_layers", [])
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"name={name!r} must be a non-empty string")
-        self.name = name or _unique_name(snake_case(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         self._dtype = dtype_name(dtype or config.floatx())
         if numpy.dtype(self._dtype).kind != "f":
             raise ValueError(f"dtype={dtype!r}: a layer's dtype must be a float dtype")
@@ -131,7 +146,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._trainable = bool(trainable)
         self._own_weights = []
-        self._call_losses = []
+        self._per_thread = _PerThread()
         self.built = False
         self._build_input_shape = None
         self._initial_weights = weights
@@ -182,6 +197,18 @@ class Layer:
         return self._dtype
 
     compute_dtype = dtype
+
+    @property
+    def input(self):
+        """The input tensor(s) of the layer's first call on symbolic tensors (one
+        KerasTensor, or a list); ``AttributeError`` if it was never called on them."""
+        return first_call_tensors(self, "input")
+
+    @property
+    def output(self):
+        """The output tensor(s) of the layer's first call on symbolic tensors, so that
+        ``Model(model.input, model.get_layer("block").output)`` extracts features."""
+        return first_call_tensors(self, "output")
 
     @property
     def backend(self):
@@ -237,34 +264,66 @@ class Layer:
         the regularization penalties of the trainable weights, as Tensors on the tape."""
         out = []
         for layer in self._flatten_layers():
-            out.extend(layer._call_losses)
+            out.extend(layer._per_thread.call_losses)
         for w in self.trainable_weights:
             if w.regularizer is not None:
                 out.append(w.regularizer(w))
         return out
 
     def add_loss(self, loss):
-        """Add a scalar Tensor to ``losses`` until the next call of this layer."""
-        self._call_losses.append(loss)
+        """Add a scalar Tensor to ``losses`` until the next call of this layer (both in
+        the calling thread: each thread sees the losses of its own calls)."""
+        self._per_thread.call_losses.append(loss)
 
     # -- weights -------------------------------------------------------------------------
-    def add_weight(self, name=None, shape=None, initializer=None, regularizer=None,
-                   constraint=None, trainable=True, dtype=None):
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, constraint=None, name=None):
         """Create a weight on the layer's backend and track it.
 
+        Positional arguments follow Keras 3's order, ``add_weight(shape, initializer,
+        dtype, trainable, regularizer, constraint, name)``; a string first means the name,
+        followed by minidl's earlier order ``(name, shape, initializer, regularizer,
+        constraint, trainable, dtype)``, so that existing code keeps working.
+
         Args:
-            name: the weight's name (``"kernel"``); its ``path`` is ``"layer/name"``.
             shape: tuple of ints (``()`` when None).
             initializer: anything ``initializers.get`` accepts (default
                 ``"glorot_uniform"`` for floats, ``"zeros"`` otherwise).
+            dtype: default the layer's dtype.
+            trainable: whether optimizers update it.
             regularizer, constraint: anything ``regularizers.get`` / ``constraints.get``
                 accept, or None.
-            trainable: whether optimizers update it.
-            dtype: default the layer's dtype.
+            name: the weight's name (``"kernel"``); its ``path`` is ``"layer/name"``.
+                Without one, the layer's unnamed weights are ``variable``,
+                ``variable_1``, ...
 
         Returns:
             Variable.
+
+        Raises:
+            TypeError: too many positional arguments, one given twice, a name that is
+                not a string or a ``trainable`` that is not a bool.
         """
+        given = {"shape": shape, "initializer": initializer, "dtype": dtype,
+                 "trainable": trainable, "regularizer": regularizer,
+                 "constraint": constraint, "name": name}
+        order = _OLD_WEIGHT_ORDER if args and isinstance(args[0], str) else _WEIGHT_ORDER
+        if len(args) > len(order):
+            raise TypeError(f"add_weight() takes at most {len(order)} positional "
+                            f"arguments ({', '.join(order)}), got {len(args)}")
+        for key, value in zip(order, args):
+            if given[key] is not (True if key == "trainable" else None):
+                raise TypeError(f"add_weight() got multiple values for argument {key!r}")
+            given[key] = value
+        return self._add_weight(**given)
+
+    def _add_weight(self, shape, initializer, dtype, trainable, regularizer, constraint,
+                    name):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"add_weight: name={name!r} must be a string")
+        if not isinstance(trainable, (bool, numpy.bool_)):
+            raise TypeError(f"add_weight({name!r}): trainable={trainable!r} must be a bool")
+        name = name or self._unused_weight_name()
         shape = () if shape is None else _shape_tuple(shape, "shape")
         if any(n is None or n < 0 for n in shape):
             raise ValueError(f"add_weight({name!r}): shape={shape} must be fully known")
@@ -276,8 +335,8 @@ class Layer:
             self._backend = _backend.get_backend()
         with _backend.use_backend(self._backend):
             value = init(shape, dtype=dtype)
-        variable = Variable(self._backend.asarray(value, dtype=dtype), name=name or
-                            "variable", trainable=trainable, backend=self._backend,
+        variable = Variable(self._backend.asarray(value, dtype=dtype), name=name,
+                            trainable=bool(trainable), backend=self._backend,
                             constraint=constraints.get(constraint),
                             regularizer=regularizers.get(regularizer))
         if variable.shape != shape:
@@ -290,6 +349,15 @@ class Layer:
         return variable
 
     add_variable = add_weight
+
+    def _unused_weight_name(self):
+        """``variable``, else ``variable_<n>`` with the first n not taken in this layer."""
+        taken = {w.name for w in self._own_weights}
+        name, n = "variable", 0
+        while name in taken:
+            n += 1
+            name = f"variable_{n}"
+        return name
 
     def get_weights(self):
         """The weights as host NumPy arrays, in ``weights`` order."""
@@ -369,28 +437,28 @@ class Layer:
         return inputs
 
     def __call__(self, inputs, training=None, **kwargs):
-        if _is_symbolic(inputs):  # minidl.Input tensors: record a graph node, run nothing
-            from ..models.symbolic import symbolic_call
+        if is_symbolic(inputs):  # minidl.Input tensors: record a graph node, run nothing
             return symbolic_call(self, inputs, training=training, **kwargs)
         inputs = self._convert_inputs(inputs)
         if not self.built:
             self._build(_shape_of(inputs))
-        if training is None and _training_stack:
-            training = _training_stack[-1]
+        outer = _training.get()
+        if training is None:
+            training = outer
         if self._call_has_training:
             kwargs["training"] = training
-        self._call_losses = []
-        _training_stack.append(training)
+        self._per_thread.call_losses = call_losses = []
+        _training.set(training)
         try:
             outputs = self.call(inputs, **kwargs)
         finally:
-            _training_stack.pop()
+            _training.set(outer)
         if self.activity_regularizer is not None:
             for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs]):
                 if isinstance(out, Tensor):
                     batch = out.shape[0] if out.ndim else 1
-                    self._call_losses.append(self.activity_regularizer(out) *
-                                             (1.0 / max(batch, 1)))
+                    call_losses.append(self.activity_regularizer(out) *
+                                       (1.0 / max(batch, 1)))
         return outputs
 
     def _convert_inputs(self, inputs):
@@ -513,7 +581,58 @@ def _shape_of(inputs):
     return tuple(inputs.shape)
 
 
-_family = Family("layer", module="keras.layers", base=Layer)
+def _exported(cls):
+    """Whether ``minidl.layers`` or ``minidl.models`` exports ``cls``: the layers that
+    unknown-name errors list (abstract bases such as ``BaseConv`` are not)."""
+    return any(getattr(sys.modules.get(package), cls.__name__, None) is cls
+               for package in ("minidl.layers", "minidl.models"))
+
+
+_family = Family("layer", module="keras.layers", base=Layer, listed=_exported)
+
+_LAYER_MODULES = ("keras.layers", "keras.src.layers", "minidl")
+_MODEL_MODULES = ("keras.models", "keras.src.models")
+_MODEL_CLASSES = ("Functional", "Model", "Sequential")
+_OPERATION_MODULES = ("keras.ops", "keras.src.ops")
+_CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__")
+
+
+def _within(module, packages):
+    return isinstance(module, str) and any(module == p or module.startswith(p + ".")
+                                           for p in packages)
+
+
+def _family_of(config, custom_objects):
+    """``(family, builtins)``: where the class of a serialized entry is looked up, by its
+    ``module``; ``builtins=False`` means only in ``custom_objects``.
+
+    Raises:
+        ValueError: a class that holds code (``Lambda``), an unknown operation, or a
+            module that is neither Keras's layers, operations or models nor minidl's,
+            for a class not in ``custom_objects`` (naming module and class).
+    """
+    module, name = config.get("module"), str(config.get("class_name"))
+    registered = str(config.get("registered_name") or name).split(">")[-1]
+    if Family.custom(name, custom_objects) is not None or \
+            Family.custom(registered, custom_objects) is not None:
+        return _family, False
+    if name in _CODE_CLASSES:
+        raise ValueError(f"{module}.{name}: a {name} layer holds Python code, and minidl "
+                         "never runs code from a config; rebuild that part of the model "
+                         "with layers, or pass a class in custom_objects={name: class}")
+    is_model = module == "keras" or _within(module, _MODEL_MODULES)
+    if module is None or _within(module, _LAYER_MODULES) or (
+            is_model and name in _MODEL_CLASSES):
+        return _family, True
+    if _within(module, _OPERATION_MODULES):
+        if name not in operations:
+            raise ValueError(f"Unknown operation {module}.{name}: minidl runs the "
+                             f"operations {', '.join(operations.known())}")
+        return operations, True
+    raise ValueError(f"Unknown layer: {name!r} from module {module!r}, which is neither "
+                     "keras.layers, keras.src.ops, a Keras model nor minidl; pass the "
+                     "class in custom_objects={name: class}. Known layers: "
+                     f"{', '.join(_family.known())}")
 
 
 def get(identifier, custom_objects=None):
@@ -523,12 +642,17 @@ def get(identifier, custom_objects=None):
     Raises:
         ValueError: for an unknown name, listing the known ones.
     """
+    if isinstance(identifier, dict):
+        return deserialize(identifier, custom_objects)
     return _family.get(identifier, custom_objects)
 
 
 def serialize(layer):
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form, with
-    ``"build_config"`` when the layer is built."""
+    ``"build_config"`` when the layer is built; an operation (``x + 3.0``) as Keras
+    writes it (``{"module": "keras.src.ops.numpy", "class_name": "Add", ...}``)."""
+    if not isinstance(layer, Layer):
+        return operations.serialize(layer)
     out = _family.serialize(layer)
     build_config = layer.get_build_config()
     if build_config is not None:
@@ -537,9 +661,20 @@ def serialize(layer):
 
 
 def deserialize(config, custom_objects=None):
-    """A layer from ``serialize`` output (built when it holds a ``build_config``)."""
-    layer = _family.deserialize(config, custom_objects)
-    if isinstance(config, dict) and config.get("build_config"):
+    """A layer, model or operation from a serialized entry (``serialize`` output or
+    Keras's), chosen by its ``module`` (see the module docstring); a layer is built when
+    the entry holds a ``build_config``. Top-level keys other than ``module``,
+    ``class_name``, ``config``, ``registered_name`` and ``build_config`` (Keras's
+    ``compile_config``, a functional entry's ``name`` and ``inbound_nodes``) are ignored.
+
+    Raises:
+        ValueError: an unknown class or module, a ``Lambda``, or a bad config.
+    """
+    if not isinstance(config, dict):
+        return _family.deserialize(config, custom_objects)
+    family, builtins = _family_of(config, custom_objects)
+    layer = family.deserialize(config, custom_objects, builtins=builtins)
+    if config.get("build_config") and isinstance(layer, Layer):
         layer.build_from_config(config["build_config"])
     return layer
 

@@ -2,7 +2,7 @@
 (Keras 3's arguments, weights and configs; the maths is in ``minidl.ops.conv``).
 
 ``output = activation(conv(inputs, kernel) + bias)`` with ``kernel`` of shape
-``(*kernel_size, in_channels, filters)`` and ``bias`` of shape ``(filters,)``.
+``(*kernel_size, in_channels // groups, filters)`` and ``bias`` of shape ``(filters,)``.
 
 >>> import numpy as np, minidl as mdl
 >>> layer = mdl.layers.Conv2D(4, 3, padding="same")
@@ -11,16 +11,17 @@
 >>> mdl.layers.Conv1D(2, 3, strides=2).compute_output_shape((None, 9, 5))
 (None, 4, 2)
 """
-from .. import activations, constraints, initializers, regularizers
+from .. import activations
 from ..ops.conv import conv1d, conv2d
+from .arguments import set_weight_arguments, weight_arguments_config
 from .base import _family
-from .conv_geometry import ConvGeometry
+from .conv_base import ConvLayerBase
 from .core import check_unsupported, positive_int
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Convolution1D", "Convolution2D"]
 
 
-class BaseConv(ConvGeometry):
+class BaseConv(ConvLayerBase):
     """A convolution over ``rank`` spatial axes; subclasses set ``rank`` and ``_op``.
 
     Args:
@@ -33,7 +34,9 @@ class BaseConv(ConvGeometry):
             ``image_data_format()``).
         dilation_rate: int or tuple of ``rank`` positive ints; a stride > 1 together with
             a dilation > 1 is an error.
-        groups: must be 1 (grouped convolution is not supported).
+        groups: positive int dividing ``filters`` and the input channels: ``groups``
+            independent convolutions, each from ``in_channels // groups`` consecutive
+            input channels to ``filters // groups`` consecutive output channels.
         activation: name or callable; None means linear.
         use_bias: whether to add a bias vector.
         kernel_initializer, bias_initializer: ``"glorot_uniform"``, ``"zeros"`` by
@@ -45,9 +48,11 @@ class BaseConv(ConvGeometry):
 
     Raises:
         ValueError: naming the argument, for non-positive sizes, a bad ``padding`` or
-            ``data_format``, strides combined with dilation, ``groups != 1``; and at call
-            time for an input of the wrong rank, with a channel count other than the
-            built one, or too small for a "valid" kernel.
+            ``data_format``, strides combined with dilation, a ``groups`` that is not a
+            positive int or does not divide ``filters``; at build time for input
+            channels that ``groups`` does not divide; and at call time for an input of
+            the wrong rank, with a channel count other than the built one, or too small
+            for a "valid" kernel.
     """
 
     _op = None
@@ -62,18 +67,15 @@ class BaseConv(ConvGeometry):
         check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha)
         self.filters = positive_int(filters, "filters")
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
-        if groups != 1 or isinstance(groups, bool):
-            raise ValueError(f"groups={groups!r}: grouped convolution is not supported; "
-                             "groups must be 1")
-        self.groups = 1
+        self.groups = positive_int(groups, "groups")
+        if self.filters % self.groups:
+            raise ValueError(f"filters={self.filters} must be divisible by groups="
+                             f"{self.groups} (each group has filters // groups outputs)")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_arguments(self, "kernel", kernel_initializer, kernel_regularizer,
+                             kernel_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
 
     def compute_output_shape(self, input_shape):
         shape = self._output_shape(input_shape)
@@ -83,9 +85,14 @@ class BaseConv(ConvGeometry):
     # -- weights and computation -------------------------------------------------------
     def build(self, input_shape):
         self._output_shape(input_shape)
-        self.input_channels = input_shape[self._channel_axis()]
+        channels = input_shape[self._channel_axis()]
+        if channels % self.groups:
+            raise ValueError(f"{self.name} ({type(self).__name__}): the {channels} input "
+                             f"channels of input shape {tuple(input_shape)} must be "
+                             f"divisible by groups={self.groups}")
+        self.input_channels = channels
         self.kernel = self.add_weight(
-            "kernel", self.kernel_size + (self.input_channels, self.filters),
+            "kernel", self.kernel_size + (channels // self.groups, self.filters),
             self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint)
         self.bias = None
         if self.use_bias:
@@ -96,7 +103,7 @@ class BaseConv(ConvGeometry):
         self.compute_output_shape(inputs.shape)
         y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
                            padding=self.padding, dilation_rate=self.dilation_rate,
-                           data_format=self.data_format)
+                           data_format=self.data_format, groups=self.groups)
         return self.activation(y)
 
     def get_config(self):
@@ -111,13 +118,7 @@ class BaseConv(ConvGeometry):
             "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_arguments_config(self, ["kernel", "bias"], activity_regularizer=True),
         })
         return config
 
@@ -129,7 +130,7 @@ class Conv2D(BaseConv):
     or a tuple of 2.
 
     Weights:
-        ``kernel`` of shape ``(kh, kw, in_channels, filters)``, then ``bias``
+        ``kernel`` of shape ``(kh, kw, in_channels // groups, filters)``, then ``bias``
         ``(filters,)``.
 
     Input shape:
@@ -174,8 +175,8 @@ class Conv1D(BaseConv):
     or a tuple of 1. ``padding="causal"`` is not supported.
 
     Weights:
-        ``kernel`` of shape ``(kernel_size, in_channels, filters)``, then ``bias``
-        ``(filters,)``.
+        ``kernel`` of shape ``(kernel_size, in_channels // groups, filters)``, then
+        ``bias`` ``(filters,)``.
 
     Input shape:
         ``(N, L, C)`` (channels_last) or ``(N, C, L)`` (channels_first).

@@ -11,12 +11,13 @@ array([[5., 5.],
 """
 import numbers
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations
 from ..ops.math import matmul
 from ..ops.shape import reshape
+from .arguments import set_weight_arguments, weight_arguments_config
 from .base import Layer
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "Identity"]
 
 
 def positive_int(value, name):
@@ -81,12 +82,9 @@ class Dense(Layer):
         self.units = positive_int(units, "units")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_arguments(self, "kernel", kernel_initializer, kernel_regularizer,
+                             kernel_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
         self.input_dim = None
 
     def _check_input(self, shape):
@@ -134,11 +132,26 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_arguments_config(self, ["kernel", "bias"]),
+            "quantization_config": None,
         })
         return config
+
+
+class Identity(Layer):
+    """A placeholder that returns its inputs unchanged (any structure, any shape).
+
+    Args:
+        **kwargs: base Layer arguments.
+
+    Example:
+        >>> import numpy as np, minidl as mdl
+        >>> mdl.layers.Identity()(np.array([1.0, 2.0])).numpy().tolist()
+        [1.0, 2.0]
+    """
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

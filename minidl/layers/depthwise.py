@@ -20,19 +20,20 @@ and 2-D classes only set the rank and Keras's defaults.
 >>> sep(np.ones((2, 9, 3))).shape, [w.shape for w in sep.weights]
 ((2, 4, 4), [(3, 3, 1), (1, 3, 4), (4,)])
 """
-from .. import activations, constraints, initializers, regularizers
-from ..ops.depthwise import (depthwise_conv1d, depthwise_conv2d, separable_conv1d,
-                             separable_conv2d)
-from .conv_geometry import ConvGeometry
+from .. import activations
+from ..ops.depthwise import depthwise, separable
+from .arguments import set_weight_arguments, weight_arguments_config
+from .conv_base import ConvLayerBase
 from .core import positive_int
 
 __all__ = ["BaseDepthwiseConv", "BaseSeparableConv", "DepthwiseConv2D", "DepthwiseConv1D",
            "SeparableConv2D", "SeparableConv1D"]
 
 
-class _DepthwiseArguments(ConvGeometry):
-    """What depthwise and separable layers share: argument normalization, the depthwise
-    kernel, input checks and the spatial output size. Subclasses set ``rank``."""
+class _DepthwiseArguments(ConvLayerBase):
+    """What depthwise and separable layers share: argument normalization (once, in the
+    constructor), the depthwise kernel, input checks and the spatial output size.
+    Subclasses set ``rank``."""
 
     def _set_arguments(self, kernel_size, strides, padding, data_format, dilation_rate,
                        depth_multiplier, activation, use_bias, depthwise_initializer,
@@ -42,12 +43,9 @@ class _DepthwiseArguments(ConvGeometry):
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_arguments(self, "depthwise", depthwise_initializer, depthwise_regularizer,
+                             depthwise_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
 
     def _add_depthwise_kernel(self, name):
         return self.add_weight(
@@ -126,17 +124,15 @@ class BaseDepthwiseConv(_DepthwiseArguments):
         return tuple(out)
 
     def build(self, input_shape):
-        shape = self._output_shape(input_shape)
-        self.input_channels = shape[self._channel_axis()]
+        self._check_input_shape(input_shape)
+        self.input_channels = input_shape[self._channel_axis()]
         self.kernel = self._add_depthwise_kernel("kernel")
         self.bias = self._add_bias(self.input_channels * self.depth_multiplier)
 
     def call(self, inputs):
-        self._output_shape(inputs.shape)
-        op = depthwise_conv2d if self.rank == 2 else depthwise_conv1d
-        y = op(inputs, self.kernel, strides=self.strides, padding=self.padding,
-               dilation_rate=self.dilation_rate, data_format=self.data_format,
-               bias=self.bias)
+        self._check_input_shape(inputs.shape)
+        y = depthwise(inputs, self.kernel, self.bias, self.strides, self.padding,
+                      self.dilation_rate, self.data_format, where=self._where())
         return self.activation(y)
 
     def get_config(self):
@@ -144,13 +140,7 @@ class BaseDepthwiseConv(_DepthwiseArguments):
         config["depth_multiplier"] = self.depth_multiplier
         config.update(self._geometry_config())
         config.update({
-            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_arguments_config(self, ["depthwise", "bias"], activity_regularizer=True),
         })
         return config
 
@@ -162,8 +152,9 @@ class BaseSeparableConv(_DepthwiseArguments):
 
     Args:
         filters: positive int, the number of output channels.
-        kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
-        activation, use_bias, activity_regularizer: as ``BaseDepthwiseConv``.
+        kernel_size, strides, padding, data_format, dilation_rate: as
+            ``BaseDepthwiseConv``.
+        depth_multiplier, activation, use_bias, activity_regularizer: likewise.
         depthwise_initializer, pointwise_initializer, bias_initializer: default
             ``"glorot_uniform"``, ``"glorot_uniform"``, ``"zeros"``.
         depthwise_regularizer, pointwise_regularizer, bias_regularizer: or None.
@@ -188,9 +179,8 @@ class BaseSeparableConv(_DepthwiseArguments):
                             depth_multiplier, activation, use_bias, depthwise_initializer,
                             bias_initializer, depthwise_regularizer, bias_regularizer,
                             depthwise_constraint, bias_constraint)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        set_weight_arguments(self, "pointwise", pointwise_initializer, pointwise_regularizer,
+                             pointwise_constraint)
 
     def compute_output_shape(self, input_shape):
         out = self._output_shape(input_shape)
@@ -198,8 +188,8 @@ class BaseSeparableConv(_DepthwiseArguments):
         return tuple(out)
 
     def build(self, input_shape):
-        shape = self._output_shape(input_shape)
-        self.input_channels = shape[self._channel_axis()]
+        self._check_input_shape(input_shape)
+        self.input_channels = input_shape[self._channel_axis()]
         self.depthwise_kernel = self._add_depthwise_kernel("depthwise_kernel")
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel",
@@ -208,11 +198,10 @@ class BaseSeparableConv(_DepthwiseArguments):
         self.bias = self._add_bias(self.filters)
 
     def call(self, inputs):
-        self._output_shape(inputs.shape)
-        op = separable_conv2d if self.rank == 2 else separable_conv1d
-        y = op(inputs, self.depthwise_kernel, self.pointwise_kernel, strides=self.strides,
-               padding=self.padding, dilation_rate=self.dilation_rate,
-               data_format=self.data_format, bias=self.bias)
+        self._check_input_shape(inputs.shape)
+        y = separable(inputs, self.depthwise_kernel, self.pointwise_kernel, self.bias,
+                      self.strides, self.padding, self.dilation_rate, self.data_format,
+                      where=self._where())
         return self.activation(y)
 
     def get_config(self):
@@ -220,16 +209,8 @@ class BaseSeparableConv(_DepthwiseArguments):
         config.update({"depth_multiplier": self.depth_multiplier, "filters": self.filters})
         config.update(self._geometry_config())
         config.update({
-            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
-            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_arguments_config(self, ["depthwise", "pointwise", "bias"],
+                                      activity_regularizer=True),
         })
         return config
 

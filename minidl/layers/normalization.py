@@ -9,9 +9,10 @@
 import math
 import numbers
 
-from .. import constraints, initializers, regularizers
+from .. import distribution
 from ..autograd import no_grad
 from ..ops.normalization import batch_normalization, batch_normalization_training
+from .arguments import set_weight_arguments, weight_arguments_config
 from .base import Layer
 
 __all__ = ["BatchNormalization"]
@@ -50,14 +51,17 @@ class BatchNormalization(Layer):
         epsilon: float >= 0 added to the variance.
         center: learn the offset ``beta`` (else 0).
         scale: learn the scale ``gamma`` (else 1).
-        beta_initializer, gamma_initializer, moving_mean_initializer,
-        moving_variance_initializer: initializers ("zeros", "ones", "zeros", "ones").
+        beta_initializer, gamma_initializer: initializers ("zeros", "ones").
+        moving_mean_initializer, moving_variance_initializer: likewise ("zeros", "ones").
         beta_regularizer, gamma_regularizer: regularizers or None.
         beta_constraint, gamma_constraint: constraints or None.
-        synchronized: accepted for Keras compatibility; with a single device it changes
-            nothing.
-        renorm, renorm_clipping, renorm_momentum: accepted from Keras configs; only
-            ``renorm=False`` is supported.
+        synchronized: in data-parallel training (``minidl.distribution``), take the
+            batch statistics over the global batch of every process (an allreduce of
+            per-feature sums) rather than over this process's share; with one process
+            it changes nothing.
+        renorm: only False (batch renormalization is not supported).
+        renorm_clipping, renorm_momentum: kept in the config as Keras writes them (they
+            act only with ``renorm=True``).
         **kwargs: base Layer arguments (``name``, ``dtype``, ``trainable``, ...).
 
     Weights (``get_weights`` order): ``gamma`` (if scale), ``beta`` (if center), both
@@ -94,15 +98,22 @@ class BatchNormalization(Layer):
         if renorm:
             raise ValueError("renorm=True (batch renormalization) is not supported; use "
                              "renorm=False")
+        # without renorm these two have no effect; a Keras file may hold any value
+        if renorm_clipping is not None and not isinstance(renorm_clipping, dict):
+            raise ValueError(f"renorm_clipping={renorm_clipping!r} must be None or a dict "
+                             "with keys 'rmax', 'rmin', 'dmax'")
+        if isinstance(renorm_momentum, bool) or not isinstance(
+                renorm_momentum, numbers.Real) or not 0 <= renorm_momentum <= 1:
+            raise ValueError(f"renorm_momentum={renorm_momentum!r} must be a number in "
+                             "[0, 1]")
+        self.renorm, self.renorm_clipping = False, renorm_clipping
+        self.renorm_momentum = float(renorm_momentum)
         self.center, self.scale, self.synchronized = center, scale, synchronized
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_weight_arguments(self, "beta", beta_initializer, beta_regularizer, beta_constraint)
+        set_weight_arguments(self, "gamma", gamma_initializer, gamma_regularizer,
+                             gamma_constraint)
+        set_weight_arguments(self, "moving_mean", moving_mean_initializer)
+        set_weight_arguments(self, "moving_variance", moving_variance_initializer)
         self.gamma = self.beta = None
 
     def _feature_axis(self, rank):
@@ -146,7 +157,7 @@ class BatchNormalization(Layer):
         self._check_input(inputs.shape)
         if training and self.trainable:
             outputs, mean, variance = batch_normalization_training(
-                inputs, self.gamma, self.beta, self.axis, self.epsilon)
+                inputs, self.gamma, self.beta, self.axis, self.epsilon, self._communicator())
             m = self.momentum
             with no_grad():
                 self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
@@ -154,6 +165,11 @@ class BatchNormalization(Layer):
             return outputs
         return batch_normalization(inputs, self.moving_mean, self.moving_variance,
                                    self.axis, self.beta, self.gamma, self.epsilon)
+
+    def _communicator(self):
+        """The processes that share the batch statistics, or None (this one alone)."""
+        parallel = distribution.data_parallel() if self.synchronized else None
+        return None if parallel is None else parallel.communicator
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -166,15 +182,11 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-            "moving_variance_initializer":
-                initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **weight_arguments_config(self, ["beta", "gamma"],
+                                      initializer_only=["moving_mean", "moving_variance"]),
             "synchronized": self.synchronized,
+            "renorm": self.renorm,
+            "renorm_clipping": self.renorm_clipping,
+            "renorm_momentum": self.renorm_momentum,
         })
         return config

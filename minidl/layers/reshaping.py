@@ -1,5 +1,6 @@
-"""Reshaping layers: ``ZeroPadding2D``, ``Flatten``, ``Reshape`` (Keras 3's arguments and
-configs).
+"""Reshaping layers: ``ZeroPadding2D``, ``Flatten``, ``Reshape``, ``Cropping1D``,
+``Cropping2D``, ``ZeroPadding1D``, ``UpSampling1D`` and ``UpSampling2D`` (Keras 3's
+arguments and configs; the upsampling maths is in ``minidl.ops.upsampling``).
 
 >>> import numpy as np, minidl as mdl
 >>> mdl.layers.ZeroPadding2D(((1, 0), (0, 2)))(np.ones((1, 1, 1, 1))).numpy()[0, :, :, 0]
@@ -9,28 +10,35 @@ array([[0., 0., 0.],
 (2, 12)
 >>> mdl.layers.Reshape((-1, 2))(np.ones((2, 6))).shape
 (2, 3, 2)
+>>> mdl.layers.Cropping1D((1, 2))(np.arange(5.0).reshape(1, 5, 1)).numpy()[0, :, 0]
+array([1., 2.], dtype=float32)
+>>> mdl.layers.UpSampling2D((1, 2))(np.arange(2.0).reshape(1, 1, 2, 1)).numpy()[0, 0, :, 0]
+array([0., 0., 1., 1.], dtype=float32)
 """
 import math
 
 from ..ops import conv_utils
-from ..ops.shape import pad, reshape, transpose
+from ..ops.shape import getitem, pad, reshape, transpose
+from ..ops.upsampling import upsample_linear, upsample_nearest
 from .base import Layer
 
-__all__ = ["ZeroPadding2D", "Flatten", "Reshape"]
+__all__ = ["ZeroPadding2D", "Flatten", "Reshape", "Cropping1D", "Cropping2D",
+           "ZeroPadding1D", "UpSampling1D", "UpSampling2D"]
 
 
-def _normalize_padding2d(padding):
-    """An int, ``(h, w)`` or ``((top, bottom), (left, right))`` as the last form."""
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        if padding < 0:
-            raise ValueError(f"padding={padding!r} must be >= 0")
-        return ((padding, padding), (padding, padding))
-    if isinstance(padding, (tuple, list)) and len(padding) == 2:
-        return (conv_utils.normalize_tuple(padding[0], 2, "1st entry of padding",
+def _normalize_pairs2d(value, name):
+    """An int, ``(h, w)`` or ``((top, bottom), (left, right))`` as the last form (the
+    ``padding`` of ZeroPadding2D, the ``cropping`` of Cropping2D)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name}={value!r} must be >= 0")
+        return ((value, value), (value, value))
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return (conv_utils.normalize_tuple(value[0], 2, f"1st entry of {name}",
                                            allow_zero=True),
-                conv_utils.normalize_tuple(padding[1], 2, "2nd entry of padding",
+                conv_utils.normalize_tuple(value[1], 2, f"2nd entry of {name}",
                                            allow_zero=True))
-    raise ValueError(f"padding={padding!r} must be an int, a tuple of 2 ints or a tuple "
+    raise ValueError(f"{name}={value!r} must be an int, a tuple of 2 ints or a tuple "
                      "of 2 tuples of 2 ints ((top, bottom), (left, right))")
 
 
@@ -56,7 +64,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _normalize_padding2d(padding)
+        self.padding = _normalize_pairs2d(padding, "padding")
         self.data_format = conv_utils.normalize_data_format(data_format)
 
     def _pad_width(self):
@@ -205,4 +213,285 @@ class Reshape(Layer):
     def get_config(self):
         config = super().get_config()
         config["target_shape"] = self.target_shape
+        return config
+
+
+def _check_rank(layer, shape, rank, layout):
+    if len(shape) != rank:
+        raise ValueError(f"{layer.name} ({type(layer).__name__}) expects a {rank}-D input "
+                         f"{layout}, got shape {tuple(shape)}")
+
+
+def _layout(rank, data_format):
+    spatial = "L" if rank == 3 else "H, W"
+    return f"(N, {spatial}, C)" if data_format == "channels_last" else f"(N, C, {spatial})"
+
+
+def _spatial_axes(rank, data_format):
+    return tuple(range(1, rank - 1)) if data_format == "channels_last" else \
+        tuple(range(2, rank))
+
+
+class _Cropping(Layer):
+    """Shared shape rule and call of the cropping layers; ``_pairs()`` gives
+    ``(before, after)`` per spatial axis."""
+
+    _rank = 4
+    data_format = "channels_last"
+
+    def _pairs(self):
+        raise NotImplementedError
+
+    def _output_shape(self, input_shape):
+        _check_rank(self, input_shape, self._rank, _layout(self._rank, self.data_format))
+        out = list(input_shape)
+        for axis, (before, after) in zip(_spatial_axes(self._rank, self.data_format),
+                                         self._pairs()):
+            if out[axis] is not None:
+                if before + after >= out[axis]:
+                    raise ValueError(f"{self.name} ({type(self).__name__}): "
+                                     f"cropping={self.cropping} must leave at least one "
+                                     "entry of every cropped axis; received input_shape="
+                                     f"{tuple(input_shape)}")
+                out[axis] -= before + after
+        return tuple(out)
+
+    def build(self, input_shape):
+        self._output_shape(input_shape)
+
+    def call(self, inputs):
+        self._output_shape(inputs.shape)
+        index = [slice(None)] * inputs.ndim
+        for axis, (before, after) in zip(_spatial_axes(self._rank, self.data_format),
+                                         self._pairs()):
+            index[axis] = slice(before, inputs.shape[axis] - after)
+        return getitem(inputs, tuple(index))
+
+    def compute_output_shape(self, input_shape):
+        return self._output_shape(input_shape)
+
+
+class Cropping1D(_Cropping):
+    """Crop entries off the start and end of the steps axis: ``y = x[:, left:L-right, :]``.
+
+    Args:
+        cropping: int (both ends) or ``(left, right)``; every amount >= 0.
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, L, C)``.
+
+    Output shape:
+        ``(N, L - left - right, C)``.
+
+    Raises:
+        ValueError: a negative or malformed ``cropping``, an input that is not 3-D or
+            ``left + right >= L``.
+    """
+
+    _rank = 3
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = conv_utils.normalize_tuple(cropping, 2, "cropping", allow_zero=True)
+
+    def _pairs(self):
+        return (self.cropping,)
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = self.cropping
+        return config
+
+
+class Cropping2D(_Cropping):
+    """Crop rows and columns off the borders of images.
+
+    Args:
+        cropping: int (all four sides), ``(h, w)`` (symmetric), or
+            ``((top, bottom), (left, right))``; every amount >= 0.
+        data_format: "channels_last", "channels_first" or None (the configured default).
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, H, W, C)`` or ``(N, C, H, W)``.
+
+    Output shape:
+        ``(N, H - top - bottom, W - left - right, C)`` (or channels_first likewise).
+
+    Raises:
+        ValueError: a negative or malformed ``cropping``, an unknown ``data_format``, an
+            input that is not 4-D, or a cropping that leaves no row or column.
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _normalize_pairs2d(cropping, "cropping")
+        self.data_format = conv_utils.normalize_data_format(data_format)
+
+    def _pairs(self):
+        return self.cropping
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"cropping": self.cropping, "data_format": self.data_format})
+        return config
+
+
+class ZeroPadding1D(Layer):
+    """Pad the start and end of the steps axis with zeros.
+
+    Args:
+        padding: int (both ends) or ``(left, right)``; every amount >= 0.
+        data_format: "channels_last" ``(N, L, C)``, "channels_first" ``(N, C, L)`` or
+            None (the configured default).
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, L, C)`` or ``(N, C, L)``.
+
+    Output shape:
+        ``(N, L + left + right, C)`` or ``(N, C, L + left + right)``.
+
+    Raises:
+        ValueError: a negative or malformed ``padding``, an unknown ``data_format`` or an
+            input that is not 3-D.
+    """
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = conv_utils.normalize_tuple(padding, 2, "padding", allow_zero=True)
+        self.data_format = conv_utils.normalize_data_format(data_format)
+
+    def _axis(self):
+        return 1 if self.data_format == "channels_last" else 2
+
+    def build(self, input_shape):
+        _check_rank(self, input_shape, 3, _layout(3, self.data_format))
+
+    def call(self, inputs):
+        _check_rank(self, inputs.shape, 3, _layout(3, self.data_format))
+        width = [(0, 0)] * 3
+        width[self._axis()] = self.padding
+        return pad(inputs, width)
+
+    def compute_output_shape(self, input_shape):
+        _check_rank(self, input_shape, 3, _layout(3, self.data_format))
+        out = list(input_shape)
+        if out[self._axis()] is not None:
+            out[self._axis()] += sum(self.padding)
+        return tuple(out)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding, "data_format": self.data_format})
+        return config
+
+
+class UpSampling1D(Layer):
+    """Repeat every step ``size`` times: ``y[:, t, :] = x[:, t // size, :]``.
+
+    Args:
+        size: positive int (default 2).
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, L, C)``.
+
+    Output shape:
+        ``(N, L * size, C)``.
+
+    Raises:
+        TypeError: a ``size`` that is not an int.
+        ValueError: a ``size`` <= 0 or an input that is not 3-D.
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"size={size!r} must be an int, got {type(size).__name__}")
+        if size <= 0:
+            raise ValueError(f"size={size!r} must be a positive int")
+        self.size = size
+
+    def build(self, input_shape):
+        _check_rank(self, input_shape, 3, "(N, L, C)")
+
+    def call(self, inputs):
+        _check_rank(self, inputs.shape, 3, "(N, L, C)")
+        return upsample_nearest(inputs, self.size, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        _check_rank(self, input_shape, 3, "(N, L, C)")
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else steps * self.size,
+                input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+
+
+_INTERPOLATIONS = {"nearest": upsample_nearest, "bilinear": upsample_linear}
+
+
+class UpSampling2D(Layer):
+    """Enlarge images by integer factors, by nearest-neighbour repetition or bilinear
+    interpolation.
+
+    "nearest": ``y[n, i, j, c] = x[n, i // sh, j // sw, c]``. "bilinear": output pixel
+    ``(i, j)`` samples the input at ``((i + 0.5) / sh - 0.5, (j + 0.5) / sw - 0.5)``
+    (half-pixel centers, clamped to the border), interpolating linearly between the two
+    nearest rows and then columns (``jax.image.resize``'s "linear", as Keras).
+
+    Args:
+        size: int or ``(sh, sw)``, positive (default ``(2, 2)``).
+        data_format: "channels_last", "channels_first" or None (the configured default).
+        interpolation: "nearest" (default) or "bilinear", case-insensitive.
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, H, W, C)`` or ``(N, C, H, W)``.
+
+    Output shape:
+        ``(N, H * sh, W * sw, C)`` (or channels_first likewise).
+
+    Raises:
+        ValueError: a non-positive or malformed ``size``, an unknown ``data_format``, an
+            ``interpolation`` other than "nearest" and "bilinear" (Keras's "bicubic",
+            "lanczos3" and "lanczos5" included), or an input that is not 4-D.
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.size = conv_utils.normalize_tuple(size, 2, "size")
+        self.data_format = conv_utils.normalize_data_format(data_format)
+        if not isinstance(interpolation, str) or \
+                interpolation.lower() not in _INTERPOLATIONS:
+            raise ValueError(f"interpolation={interpolation!r} is not supported; expected "
+                             "'nearest' or 'bilinear'")
+        self.interpolation = interpolation.lower()
+
+    def build(self, input_shape):
+        _check_rank(self, input_shape, 4, _layout(4, self.data_format))
+
+    def call(self, inputs):
+        _check_rank(self, inputs.shape, 4, _layout(4, self.data_format))
+        upsample = _INTERPOLATIONS[self.interpolation]
+        for axis, factor in zip(_spatial_axes(4, self.data_format), self.size):
+            inputs = upsample(inputs, factor, axis)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        _check_rank(self, input_shape, 4, _layout(4, self.data_format))
+        out = list(input_shape)
+        for axis, factor in zip(_spatial_axes(4, self.data_format), self.size):
+            out[axis] = None if out[axis] is None else out[axis] * factor
+        return tuple(out)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "data_format": self.data_format,
+                       "interpolation": self.interpolation})
         return config

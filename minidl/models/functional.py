@@ -8,11 +8,14 @@ Wire layers on symbolic tensors, then name the ends of the graph::
     model = mdl.models.Model(inputs, layers.Dense(10)(layers.Flatten()(y)))
 
 Wiring runs no data: each layer is built for its input shape and its output shape comes
-from ``compute_output_shape``. Calling the model runs the recorded layer calls in
-topological order (a layer called twice in the graph runs twice, with the same weights).
-The graph, the layer order and the config follow Keras 3: ``layers`` are sorted by depth
-from the inputs, ``weights`` follow ``layers``, and ``get_config`` writes ``"layers"``
-(each with its ``"inbound_nodes"``), ``"input_layers"`` and ``"output_layers"``.
+from ``compute_output_shape``. Arithmetic on symbolic tensors (``x + 3.0``, ``x * y``)
+records operations (``minidl.layers.operations``), and a model called on symbolic tensors
+is a layer of the new model (its weights shared). Calling the model runs the recorded
+calls in topological order (a layer called twice in the graph runs twice, with the same
+weights). The graph, the layer order and the config follow Keras 3: ``operations`` (layers
+and operations) are sorted by depth from the inputs, ``layers`` are the layers among
+them, ``weights`` follow ``layers``, and ``get_config`` writes ``"layers"`` (each layer or
+operation with its ``"inbound_nodes"``), ``"input_layers"`` and ``"output_layers"``.
 
 >>> import numpy as np, minidl as mdl
 >>> a = mdl.Input(shape=(3,), name="a")
@@ -24,11 +27,12 @@ from the inputs, ``weights`` follow ``layers``, and ``get_config`` writes ``"lay
 ((2, 4), (None, 4))
 """
 from ..autograd import Tensor
-from ..layers import deserialize, serialize
+from ..layers import Layer, deserialize, serialize
+from ..layers.input_layer import Input, InputLayer
+from ..layers.node import KerasTensor, inbound_nodes, node_of
 from ..ops.math import cast
 from .model import Model
 from .outputs import OutputsMixin
-from .symbolic import Input, InputLayer, KerasTensor, inbound_nodes, node_of
 
 __all__ = ["Functional", "Input", "InputLayer", "KerasTensor"]
 
@@ -89,12 +93,12 @@ def _map_graph(inputs, outputs):
 
     def enter(node):
         seen.add(id(node))
-        layer_index.setdefault(id(node.layer), len(layer_index))
+        layer_index.setdefault(id(node.operation), len(layer_index))
         if node.is_input and id(node.outputs[0]) not in input_ids:
             raise ValueError(
-                f"graph disconnected: the outputs depend on input {node.layer.name!r} "
+                f"graph disconnected: the outputs depend on input {node.operation.name!r} "
                 f"(shape {node.outputs[0].shape}), which is not among the model's inputs "
-                f"{[x._keras_history.layer.name for x in inputs]}")
+                f"{[x._keras_history.operation.name for x in inputs]}")
         return [node, iter([] if node.is_input else node.parent_nodes)]
 
     for out in outputs:
@@ -114,25 +118,25 @@ def _map_graph(inputs, outputs):
 
     node_depth, layer_depth = {}, {}
     for node in reversed(post_order):
-        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.operation), 0))
+        layer_depth[id(node.operation)] = node_depth[id(node)] = depth
         for parent in node.parent_nodes:
             node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
     nodes = {id(n): n for n in post_order}
-    layers = {id(n.layer): n.layer for n in post_order}
+    layers = {id(n.operation): n.operation for n in post_order}
     for x in inputs:  # inputs no output uses still belong to the model
         node = node_of(x)
-        if id(node.layer) not in layers:
-            nodes[id(node)], layers[id(node.layer)] = node, node.layer
-            node_depth[id(node)] = layer_depth[id(node.layer)] = 0
-            layer_index[id(node.layer)] = -1
+        if id(node.operation) not in layers:
+            nodes[id(node)], layers[id(node.operation)] = node, node.operation
+            node_depth[id(node)] = layer_depth[id(node.operation)] = 0
+            layer_index[id(node.operation)] = -1
     ordered_nodes = sorted(nodes.values(), key=lambda n: -node_depth[id(n)])
     ordered_layers = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)],
                                                                 layer_index[id(layer)]))
     return ordered_nodes, ordered_layers
 
 
-class Functional(OutputsMixin, Model):
+class Functional(OutputsMixin, Model, functional=True):
     """A model defined by a graph of layer calls from ``inputs`` to ``outputs``.
 
     ``minidl.models.Model(inputs, outputs)`` returns one (as Keras does).
@@ -161,6 +165,8 @@ class Functional(OutputsMixin, Model):
     """
 
     _structured_data = True
+    _keras_module = "keras.src.models.functional"   # serialized as Keras writes it
+    _keras_registered = True
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
@@ -171,7 +177,7 @@ class Functional(OutputsMixin, Model):
         for i, x in enumerate(self.inputs):
             if not node_of(x).is_input:
                 raise ValueError(f"Model inputs[{i}] is the output of layer "
-                                 f"{x._keras_history.layer.name!r}; inputs must be the "
+                                 f"{x._keras_history.operation.name!r}; inputs must be the "
                                  "tensors returned by minidl.Input(...)")
             if any(x is other for other in self.inputs[:i]):
                 raise ValueError(f"Model inputs[{i}] ({x.name!r}) is given twice")
@@ -184,21 +190,27 @@ class Functional(OutputsMixin, Model):
                                  f"{names.count(layer_name)} layers of the model; layer "
                                  "names must be unique")
         self._operations = operations
-        for layer in operations:
+        for layer in self.layers:
             self._track(layer)
-        owners = [w for layer in operations for w in layer.weights]
+        owners = [w for layer in self.layers for w in layer.weights]
         if owners:
             self._backend = owners[0].backend
-        self.input_names = [x._keras_history.layer.name for x in self.inputs]
+        self.input_names = [x._keras_history.operation.name for x in self.inputs]
         self.output_names = (sorted(self._outputs_struct)
                              if isinstance(self._outputs_struct, dict) else
-                             [x._keras_history.layer.name for x in self.outputs])
+                             [x._keras_history.operation.name for x in self.outputs])
         self.built = True
 
     # -- structure ----------------------------------------------------------------------
     @property
     def layers(self):
-        """The layers, ``InputLayer``s first, sorted by depth as Keras sorts them."""
+        """The layers, ``InputLayer``s first, sorted by depth as Keras sorts them
+        (operations such as ``x + 3.0`` are in ``operations`` only, as in Keras)."""
+        return [op for op in self._operations if isinstance(op, Layer)]
+
+    @property
+    def operations(self):
+        """The layers and operations of the graph, sorted by depth."""
         return list(self._operations)
 
     @property
@@ -216,20 +228,6 @@ class Functional(OutputsMixin, Model):
     @property
     def output_shape(self):
         return _pack(self._outputs_struct, [x.shape for x in self.outputs])
-
-    def get_layer(self, name=None, index=None):
-        """The layer called ``name``, or at position ``index`` of ``layers``."""
-        if index is not None:
-            if not isinstance(index, int) or not -len(self._operations) <= index < len(
-                    self._operations):
-                raise ValueError(f"index={index!r}: the model has {len(self._operations)} "
-                                 "layers")
-            return self._operations[index]
-        for layer in self._operations:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"no layer named {name!r}; the layers are "
-                         f"{[layer.name for layer in self._operations]}")
 
     def build(self, input_shape):
         """A functional model is built when it is made; nothing to do."""
@@ -283,10 +281,11 @@ class Functional(OutputsMixin, Model):
         for node in self._nodes:
             if node.is_input:
                 continue
-            args = node.map_inputs(lambda kt: values[id(kt)])
+            args = node.map_args(lambda kt: values[id(kt)])
             kwargs = dict(node.kwargs)
-            kwargs.setdefault("training", training)
-            result = node.layer(args, **kwargs)
+            if isinstance(node.operation, Layer):  # operations take no training flag
+                kwargs.setdefault("training", training)
+            result = node.operation(*args, **kwargs)
             results = result if len(node.outputs) > 1 else [result]
             for kt, value in zip(node.outputs, results):
                 values[id(kt)] = value
@@ -309,8 +308,10 @@ class Functional(OutputsMixin, Model):
         for node in self._nodes:
             if node.is_input:
                 continue
-            shapes = node.map_inputs(lambda kt: values[id(kt)])
-            out = node.layer.compute_output_shape(shapes)
+            args = node.map_args(lambda kt: values[id(kt)])
+            if not isinstance(node.operation, Layer):  # a number's shape is ()
+                args = [a if isinstance(a, tuple) else () for a in args]
+            out = node.operation.compute_output_shape(*args)
             outs = list(out) if len(node.outputs) > 1 else [out]
             for kt, shape in zip(node.outputs, outs):
                 values[id(kt)] = tuple(shape)
@@ -346,16 +347,19 @@ class Functional(OutputsMixin, Model):
             shape = shapes[0] if all(s == shapes[0] for s in shapes) else "multiple"
             links = [f"{name}[{node}][{t}]" for n in nodes for x in n.input_tensors
                      for name, node, t in [self._history(x, index_map)]]
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape,
-                         layer.count_params(), links or ["-"]))
+            params = layer.count_params() if isinstance(layer, Layer) else 0
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, params,
+                         links or ["-"]))
         return rows
 
     # -- configuration ------------------------------------------------------------------
     def get_config(self):
         """Keras 3's functional layout: ``name``, ``trainable``, ``layers`` (each
-        serialized layer with its ``name`` and ``inbound_nodes``), ``input_layers`` and
-        ``output_layers`` (``[layer_name, node_index, tensor_index]`` in the structure of
-        ``inputs`` and ``outputs``)."""
+        serialized layer or operation with its ``name`` and ``inbound_nodes``: the
+        ``args`` of each call, tensors as ``__keras_tensor__`` entries and numbers as
+        they are, and its ``kwargs``), ``input_layers`` and ``output_layers``
+        (``[layer_name, node_index, tensor_index]`` in the structure of ``inputs`` and
+        ``outputs``)."""
         index_map = self._node_index_map()
 
         def tensor_config(x):
@@ -368,7 +372,7 @@ class Functional(OutputsMixin, Model):
             entry = serialize(layer)
             entry["name"] = layer.name
             entry["inbound_nodes"] = [
-                {"args": [node.map_inputs(tensor_config)], "kwargs": dict(node.kwargs)}
+                {"args": node.map_args(tensor_config), "kwargs": dict(node.kwargs)}
                 for node in inbound_nodes(layer)
                 if id(node) in self._node_ids and not node.is_input]
             layer_configs.append(entry)
@@ -389,83 +393,121 @@ class Functional(OutputsMixin, Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        """Rebuild the layers and replay their calls (in dependency order), from
-        ``get_config()`` output or a Keras 3 (or Keras 2) functional config.
+        """Rebuild the layers and operations and replay their calls (in dependency
+        order), from ``get_config()`` output or a Keras 3 (or Keras 2) functional config.
 
         Raises:
-            ValueError: a malformed config, or a call whose inputs never appear.
+            ValueError: a malformed config, an unknown class or module (see
+                ``minidl.layers.deserialize``), a call that fails (bad operation
+                arguments, shapes that do not fit), or a call whose inputs never appear.
         """
         config = dict(config)
         try:
-            layer_entries = config.pop("layers")
+            entries = config.pop("layers")
             input_ends = config.pop("input_layers")
             output_ends = config.pop("output_layers")
         except KeyError as err:
             raise ValueError(f"a functional model config needs {err.args[0]!r}") from None
-        created, pending = {}, []
-        for entry in layer_entries:
+        graph = _ConfigGraph(entries, custom_objects)
+        graph.replay_all()
+        return cls(graph.ends(input_ends), graph.ends(output_ends),
+                   name=config.get("name"), trainable=config.get("trainable", True))
+
+
+class _ConfigGraph:
+    """The graph of a functional config: creates each layer and operation from its entry,
+    then replays the recorded calls (``inbound_nodes``) on symbolic tensors."""
+
+    def __init__(self, entries, custom_objects):
+        self.created, self.pending = {}, []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ValueError(f"a functional config's layers must be dicts, got "
+                                 f"{_short(entry)}")
             entry = dict(entry)
             name = entry.pop("name", None) or entry.get("config", {}).get("name")
             nodes = entry.pop("inbound_nodes", [])
-            entry.pop("build_config", None)
+            entry.pop("build_config", None)   # the replayed calls build the layers
             layer = deserialize(entry, custom_objects=custom_objects)
-            created[name] = layer
-            pending.extend((layer, node) for node in nodes)
+            self.created[name] = layer
+            self.pending.extend((layer, node) for node in nodes)
 
-        def tensor(layer_name, node_index, tensor_index, end=False):
-            layer = created.get(layer_name)
-            if layer is None:
-                raise ValueError(f"the config refers to an unknown layer {layer_name!r}")
-            if end and isinstance(layer, Functional):
-                node_index -= 1
-            nodes = inbound_nodes(layer)
-            if node_index >= len(nodes):
-                raise IndexError(layer_name)  # that call has not been replayed yet
-            return nodes[node_index].outputs[tensor_index]
+    def tensor(self, layer_name, node_index, tensor_index, end=False):
+        """The output ``tensor_index`` of call ``node_index`` of a layer; IndexError while
+        that call is not replayed yet. In ``input_layers``/``output_layers`` (``end``)
+        Keras counts a nested functional model's calls from 1."""
+        layer = self.created.get(layer_name)
+        if layer is None:
+            raise ValueError(f"the config refers to an unknown layer {layer_name!r}")
+        if end and isinstance(layer, Functional):
+            node_index -= 1
+        nodes = inbound_nodes(layer)
+        if node_index >= len(nodes):
+            raise IndexError(layer_name)
+        return nodes[node_index].outputs[tensor_index]
 
-        def revive(value):
-            if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-                return tensor(*value["config"]["keras_history"])
-            if isinstance(value, list):
-                return [revive(v) for v in value]
-            return value
+    def revive(self, value):
+        """``__keras_tensor__`` entries (in nested lists) as the tensors they name."""
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            return self.tensor(*value["config"]["keras_history"])
+        if isinstance(value, list):
+            return [self.revive(v) for v in value]
+        return value
 
-        def replay(layer, node):
-            if isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
-                args = [tensor(*item[:3]) for item in node]
-                args = [args[0] if len(args) == 1 else args]
-                kwargs = dict(node[0][3]) if node and len(node[0]) > 3 else {}
-            else:
-                args, kwargs = revive(node.get("args", [])), dict(node.get("kwargs") or {})
-            if kwargs.pop("mask", None) is not None:
-                raise ValueError(f"layer {layer.name!r} is called with a mask; minidl has "
-                                 "no masking")
+    def arguments(self, node):
+        """``(args, kwargs)`` of a call: Keras 3's ``{"args", "kwargs"}`` or Keras 2's
+        ``[[name, node, tensor, kwargs], ...]``."""
+        if isinstance(node, list):
+            args = [self.tensor(*item[:3]) for item in node]
+            kwargs = dict(node[0][3]) if node and len(node[0]) > 3 else {}
+            return [args[0] if len(args) == 1 else args], kwargs
+        return self.revive(list(node.get("args", []))), dict(node.get("kwargs") or {})
+
+    def replay(self, layer, node):
+        try:
+            args, kwargs = self.arguments(node)
+        except (AttributeError, KeyError, TypeError) as err:
+            raise ValueError(f"malformed call of {layer.name!r} in a functional config: "
+                             f"{_short(node)} ({err!r})") from None
+        if kwargs.pop("mask", None) is not None:
+            raise ValueError(f"layer {layer.name!r} is called with a mask; minidl has no "
+                             "masking")
+        try:
             layer(*args, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"the config's call of {layer.name!r} "
+                             f"({type(layer).__name__}) failed: {err}") from None
 
-        while pending:
-            left = []
-            for layer, node in pending:
-                try:
-                    replay(layer, node)
-                except IndexError:
-                    left.append((layer, node))
-            if len(left) == len(pending):
+    def replay_all(self):
+        """Replay every call; a layer's calls in their order, each once its inputs
+        exist."""
+        while self.pending:
+            left, waiting = [], set()
+            for layer, node in self.pending:
+                if id(layer) not in waiting:
+                    try:
+                        self.replay(layer, node)
+                        continue
+                    except IndexError:
+                        waiting.add(id(layer))
+                left.append((layer, node))
+            if len(left) == len(self.pending):
                 names = [layer.name for layer, _ in left]
                 raise ValueError(f"the config's calls of {names} take inputs that no layer "
                                  "produces")
-            pending = left
+            self.pending = left
 
-        def ends(value):
+    def ends(self, value):
+        """``input_layers`` / ``output_layers`` as tensors, in their structure; Keras
+        3.0-3.3 write one input as ``[[name, 0, 0]]``."""
+        def walk(value):
             if isinstance(value, dict):
-                return {k: ends(v) for k, v in value.items()}
+                return {k: walk(v) for k, v in value.items()}
             if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-                return tensor(*value, end=True)
+                return self.tensor(*value, end=True)
             if isinstance(value, list):
-                return [ends(v) for v in value]
+                return [walk(v) for v in value]
             raise ValueError(f"bad input/output entry {value!r} in a functional config")
 
-        def unwrap(value):  # Keras writes one input as [[name, 0, 0]] (3.0-3.3)
-            return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-        return cls(unwrap(ends(input_ends)), unwrap(ends(output_ends)),
-                   name=config.get("name"), trainable=config.get("trainable", True))
+        value = walk(value)
+        return value[0] if isinstance(value, list) and len(value) == 1 else value

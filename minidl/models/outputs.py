@@ -109,19 +109,35 @@ class OutputsMixin:
                              f"output order {list(self.output_names)} or a dict by name")
         return trues
 
-    def _outputs_loss(self, y, y_pred):
-        """The sum over outputs of each output's loss."""
+    def _sample_weights(self, sample_weight):
+        """``sample_weight`` per output: one array for every output, or a list / dict
+        (None where a dict lacks an output)."""
+        if sample_weight is None or not isinstance(sample_weight, (list, dict)):
+            return [sample_weight] * len(self.output_names)
+        return self._per_output(sample_weight, "sample_weight", required=False)
+
+    def _outputs_loss(self, y, y_pred, sample_weight=None):
+        """The sum over outputs of each output's loss (weighted by its sample weights)."""
         total = None
         preds = self._per_output(y_pred, "the predictions")
-        for fn, t, p in zip(self._per_output_losses(), self._targets(y), preds):
+        for fn, t, p, w in zip(self._per_output_losses(), self._targets(y), preds,
+                               self._sample_weights(sample_weight)):
             if fn is not None:
-                total = fn(t, p) if total is None else total + fn(t, p)
+                value = fn(t, p) if w is None else fn(t, p, sample_weight=w)
+                total = value if total is None else total + value
         if total is None:
             raise ValueError("compile(loss=...) gave no loss for any output")
         return total
 
-    def _update_output_metrics(self, y_true, y_pred):
+    def _update_output_metrics(self, y_true, y_pred, sample_weight=None):
+        """Updates each metric on its output; the weighted ones (``compile``'s
+        ``weighted_metrics``) with that output's sample weights."""
         trues = self._targets(y_true)
         preds = self._per_output(y_pred, "the predictions")
-        for metric, k in zip(self.compiled_metrics, self._metric_outputs):
-            metric.update_state(trues[k], preds[k])
+        weights = self._sample_weights(sample_weight)
+        for metric, k, weighted in zip(self.compiled_metrics, self._metric_outputs,
+                                       self._metric_weighted):
+            if weighted and weights[k] is not None:
+                metric.update_state(trues[k], preds[k], sample_weight=weights[k])
+            else:
+                metric.update_state(trues[k], preds[k])

@@ -21,6 +21,13 @@ Backward, with ``g = dL/dy`` and ``G`` its rectangle for tap ``t``:
 - ``dL/dx[V] += G @ w[t].T`` (within one tap the view's elements are distinct, so the
   in-place add is exact).
 
+Grouped convolution (``groups = g``): the channels split into ``g`` consecutive groups of
+``C / g`` inputs and ``F / g`` outputs, the kernel is ``(*kernel_size, C / g, F)``, and
+output channel ``f`` of group ``f // (F / g)`` reads only that group's input channels (as
+Keras and XLA's ``feature_group_count``). Every per-tap matmul above becomes a batched
+matmul over the groups: ``V.reshape(-1, g, C/g)`` against ``w[t].reshape(C/g, g, F/g)``,
+group axis first; the gradients are the same batched products transposed.
+
 When the input is thin (taps x C <= F, e.g. a 3x3 stem on 1-3 channels), per-tap
 matmuls with an inner size of C waste BLAS; there the taps' views are gathered once into
 columns ``X (rows, T*C)`` (no larger than the output) and the forward is one matmul
@@ -41,12 +48,12 @@ array([[ 8., 12.],
        [20., 24.]])
 """
 import itertools
+import numbers
 
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from . import conv_utils
 from .reduction import sum as _sum
 from .shape import ScatterAdd, reshape, stack, transpose
-from .math import matmul
 
 __all__ = ["conv1d", "conv2d"]
 
@@ -63,6 +70,45 @@ def _axis_range(n, o, s, d, t, before):
     return slice(lo, hi), slice(start, start + (hi - lo - 1) * s + 1, s)
 
 
+def _by_group(a, groups):
+    """``(R, g * k)`` rows as ``(g, R, k)``: one matrix per group (a view)."""
+    return a.reshape((a.shape[0], groups, -1)).transpose((1, 0, 2))
+
+
+def _kernel_by_group(w, groups):
+    """A tap's kernel ``(C/g, F)`` as ``(g, C/g, F/g)``."""
+    return w.reshape((w.shape[0], groups, -1)).transpose((1, 0, 2))
+
+
+def _join_groups(a):
+    """``(g, R, k)`` back to rows ``(R, g * k)``, group-major along the last axis."""
+    return a.transpose((1, 0, 2)).reshape((a.shape[1], -1))
+
+
+# The three per-tap products, on arrays or (the same code) on Tensors.
+def _tap_forward(rows, w, groups):
+    """``(R, C) x (C/g, F) -> (R, F)``: ``rows @ w`` within each group."""
+    if groups == 1:
+        return rows @ w
+    return _join_groups(_by_group(rows, groups) @ _kernel_by_group(w, groups))
+
+
+def _tap_input_grad(g_rows, w, groups):
+    """``(R, F) x (C/g, F) -> (R, C)``: ``g_rows @ w.T`` within each group."""
+    if groups == 1:
+        return g_rows @ w.T
+    return _join_groups(_by_group(g_rows, groups) @
+                        _kernel_by_group(w, groups).transpose((0, 2, 1)))
+
+
+def _tap_kernel_grad(rows, g_rows, groups):
+    """``(R, C) x (R, F) -> (C/g, F)``: ``rows.T @ g_rows`` within each group."""
+    if groups == 1:
+        return rows.T @ g_rows
+    per_group = _by_group(rows, groups).transpose((0, 2, 1)) @ _by_group(g_rows, groups)
+    return per_group.transpose((1, 0, 2)).reshape((per_group.shape[1], -1))
+
+
 class Conv(Function):
     """``y = conv(x, w) (+ b)`` in channels_last, for any number of spatial axes.
 
@@ -70,10 +116,12 @@ class Conv(Function):
         strides, dilation_rate: tuples, one entry per spatial axis.
         amounts: per spatial axis ``(out, before, after)`` from
             ``conv_utils.padding_amounts``.
+        groups: the number of channel groups (the kernel is ``(*k, C / groups, F)``).
     """
 
-    def __init__(self, strides, dilation_rate, amounts):
+    def __init__(self, strides, dilation_rate, amounts, groups=1):
         self.strides, self.dilation_rate, self.amounts = strides, dilation_rate, amounts
+        self.groups = groups
 
     def _taps(self, x_shape, kernel_shape):
         """``(tap, out_index, in_index, full)`` for each kernel tap overlapping ``x``;
@@ -107,7 +155,7 @@ class Conv(Function):
         taps = 1
         for k in kernel.shape[:-2]:
             taps *= k
-        return taps > 1 and taps * kernel.shape[-2] <= kernel.shape[-1]
+        return self.groups == 1 and taps > 1 and taps * kernel.shape[-2] <= kernel.shape[-1]
 
     def _tap_kernel(self, kernel, taps):
         """``w`` rows in the order of ``taps``: ``(T * C, F)``."""
@@ -131,8 +179,8 @@ class Conv(Function):
         y = None
         for tap, out_index, in_index, full in self._taps(x.shape, kernel.shape):
             view = x[in_index]
-            part = (view.reshape(-1, channels) @ kernel[tap]).reshape(
-                view.shape[:-1] + (filters,))
+            part = _tap_forward(view.reshape(-1, x.shape[-1]), kernel[tap],
+                                self.groups).reshape(view.shape[:-1] + (filters,))
             if y is None:
                 if full:
                     y = part.astype(dtype, copy=False)
@@ -174,9 +222,11 @@ class Conv(Function):
             g_rows = g[out_index].reshape(-1, filters)
             if need_x:
                 view = gx[in_index]
-                view += (g_rows @ kernel[tap].T).reshape(view.shape)
+                part = _tap_input_grad(g_rows, kernel[tap], self.groups)
+                view += part.reshape(view.shape)
             if need_w:
-                gw[tap] = x[in_index].reshape(-1, channels).T @ g_rows
+                gw[tap] = _tap_kernel_grad(x[in_index].reshape(-1, x.shape[-1]), g_rows,
+                                           self.groups)
         gb = None
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
             gb = g.sum(axis=tuple(range(g.ndim - 1)))
@@ -189,13 +239,15 @@ class Conv(Function):
         gx, gw_taps = None, {}
         for tap, out_index, in_index, _ in self._taps(x.shape, kernel.shape):
             g_part = gy[out_index]
-            w_tap = kernel[tap]
+            g_rows = reshape(g_part, (-1, filters))
             if need_x:
-                part = ScatterAdd(in_index, x.shape)(matmul(g_part, transpose(w_tap)))
+                part = _tap_input_grad(g_rows, kernel[tap], self.groups)
+                part = reshape(part, g_part.shape[:-1] + (x.shape[-1],))
+                part = ScatterAdd(in_index, x.shape)(part)
                 gx = part if gx is None else gx + part
             if need_w:
-                rows = reshape(x[in_index], (-1, channels))
-                gw_taps[tap] = matmul(transpose(rows), reshape(g_part, (-1, filters)))
+                rows = reshape(x[in_index], (-1, x.shape[-1]))
+                gw_taps[tap] = _tap_kernel_grad(rows, g_rows, self.groups)
         gw = None
         if need_w:
             zero = Tensor._wrap(gy.xp.zeros((channels, filters), dtype=gy.dtype))
@@ -209,7 +261,25 @@ class Conv(Function):
         return gx, gw, gb
 
 
-def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format):
+def _check_groups(channels, kernel_shape, groups):
+    """The input's ``channels`` and the kernel's last two axes must fit ``groups``."""
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups={groups!r} must be a positive int")
+    in_channels, filters = kernel_shape[-2], kernel_shape[-1]
+    if channels % groups:
+        raise ValueError(f"x has {channels} channels, which groups={groups} does not "
+                         "divide evenly")
+    if filters % groups:
+        raise ValueError(f"kernel of shape {kernel_shape} has {filters} filters, which "
+                         f"groups={groups} does not divide evenly")
+    if in_channels * groups != channels:
+        raise ValueError(f"x has {channels} channels but kernel of shape {kernel_shape} "
+                         f"with groups={groups} expects {in_channels * groups} input "
+                         f"channels ({in_channels} per group)")
+    return int(groups)
+
+
+def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format, groups=1):
     """Validate the arguments of a ``rank``-D convolution and apply ``Conv``."""
     x = as_tensor(x)
     kernel = as_tensor(kernel, x)
@@ -228,9 +298,7 @@ def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format):
                          f"{layout}, with positive sizes")
     if data_format == "channels_first":
         x = transpose(x, (0,) + tuple(range(2, rank + 2)) + (1,))
-    if x.shape[-1] != kernel.shape[-2]:
-        raise ValueError(f"x has {x.shape[-1]} channels but kernel of shape "
-                         f"{kernel.shape} expects {kernel.shape[-2]} input channels")
+    groups = _check_groups(x.shape[-1], kernel.shape, groups)
     if 0 in x.shape[1:]:
         raise ValueError(f"x of shape {x.shape} has a zero-size axis")
     amounts = conv_utils.padding_amounts(x.shape[1:-1], kernel.shape[:-2], strides,
@@ -242,22 +310,25 @@ def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format):
             raise ValueError(f"bias of shape {bias.shape} must have shape "
                              f"({kernel.shape[-1]},), one value per filter")
         inputs += (bias,)
-    y = Conv(strides, dilation_rate, amounts)(*inputs)
+    y = Conv(strides, dilation_rate, amounts, groups)(*inputs)
     if data_format == "channels_first":
         y = transpose(y, (0, rank + 1) + tuple(range(1, rank + 1)))
     return y
 
 
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-           data_format=None):
+           data_format=None, groups=1):
     """2-D convolution (cross-correlation, as Keras): ``y = conv(x, kernel) + bias``.
 
     ``y[n, oh, ow, f] = bias[f] + sum_{i, j, c} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
-    * kernel[i, j, c, f]``, with ``xpad`` the input padded by TensorFlow's rule.
+    * kernel[i, j, c, f]``, with ``xpad`` the input padded by TensorFlow's rule. With
+    ``groups = g`` the sum runs over the ``C / g`` input channels of the group of ``f``
+    (``c`` from ``(f // (filters / g)) * C / g``), and ``kernel[i, j, c, f]`` indexes
+    them from 0.
 
     Args:
         x: Tensor or array, ``(N, H, W, C)`` (channels_last) or ``(N, C, H, W)``.
-        kernel: ``(kh, kw, C, filters)`` (Keras layout).
+        kernel: ``(kh, kw, C / groups, filters)`` (Keras layout).
         bias: None or ``(filters,)``.
         strides: int or tuple of 2 positive ints.
         padding: ``"valid"`` or ``"same"`` (case-insensitive; the extra pixel of "same"
@@ -266,6 +337,8 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
             dilation > 1 is an error.
         data_format: ``"channels_last"``, ``"channels_first"`` or None (the configured
             ``image_data_format()``).
+        groups: positive int dividing ``C`` and ``filters``: the channels form ``groups``
+            independent convolutions whose outputs are concatenated in group order.
 
     Input shape:
         ``(N, H, W, C)`` or ``(N, C, H, W)``.
@@ -278,7 +351,8 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
         Tensor of the inputs' (promoted) dtype.
 
     Raises:
-        ValueError: wrong ranks, a channel mismatch, a bias of the wrong shape, bad
+        ValueError: wrong ranks, a channel mismatch (or channels or filters that
+            ``groups`` does not divide), a bias of the wrong shape, bad
             strides/dilation/padding/data_format, or an input too small for "valid".
 
     Example:
@@ -288,22 +362,24 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
         >>> y.shape, float(y.numpy()[0, 0, 0, 0]), float(y.numpy()[0, 1, 1, 0])
         ((1, 3, 3, 4), 8.0, 18.0)
     """
-    return _conv(x, kernel, bias, 2, strides, padding, dilation_rate, data_format)
+    return _conv(x, kernel, bias, 2, strides, padding, dilation_rate, data_format, groups)
 
 
 def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-           data_format=None):
+           data_format=None, groups=1):
     """1-D convolution (cross-correlation, as Keras): ``y = conv(x, kernel) + bias``.
 
-    ``y[n, o, f] = bias[f] + sum_{i, c} xpad[n, o*s + i*d, c] * kernel[i, c, f]``.
+    ``y[n, o, f] = bias[f] + sum_{i, c} xpad[n, o*s + i*d, c] * kernel[i, c, f]``, the
+    sum over the input channels of the group of ``f`` (see ``conv2d``).
 
     Args:
         x: Tensor or array, ``(N, L, C)`` (channels_last) or ``(N, C, L)``.
-        kernel: ``(k, C, filters)`` (Keras layout).
+        kernel: ``(k, C / groups, filters)`` (Keras layout).
         bias: None or ``(filters,)``.
         strides, dilation_rate: int or tuple of 1 positive int (not both > 1).
         padding: ``"valid"`` or ``"same"``.
         data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        groups: positive int dividing ``C`` and ``filters`` (see ``conv2d``).
 
     Input shape:
         ``(N, L, C)`` or ``(N, C, L)``.
@@ -323,4 +399,4 @@ def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
         ...                       padding="same").numpy()[0, :, 0]
         array([1., 3., 5., 7., 4.])
     """
-    return _conv(x, kernel, bias, 1, strides, padding, dilation_rate, data_format)
+    return _conv(x, kernel, bias, 1, strides, padding, dilation_rate, data_format, groups)

@@ -6,6 +6,7 @@ with ``sum_to``. Every backward is written with these same ops, so it can be tap
 """
 from ..autograd import Function, Tensor, as_tensor
 from .reduction import sum_to
+from .shape import transpose
 
 __all__ = ["add", "sub", "mul", "div", "power", "neg", "exp", "log", "sqrt", "abs", "tanh",
            "sigmoid", "relu", "maximum", "minimum", "clip", "where", "matmul", "cast",
@@ -217,7 +218,6 @@ class MatMul(Function):
 
 
 def _swap(x):
-    from .shape import transpose
     axes = list(range(x.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
     return transpose(x, axes)

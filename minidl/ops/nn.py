@@ -1,5 +1,6 @@
 """Softmax and log-softmax, stable at any magnitude."""
 from ..autograd import Function
+from .math import exp
 from .reduction import sum
 
 __all__ = ["softmax", "log_softmax"]
@@ -33,7 +34,6 @@ class LogSoftmax(Function):
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 
     def backward(self, gy):
-        from .math import exp
         y = self.outputs[0]
         return gy - exp(y) * sum(gy, self.axis, keepdims=True)
 

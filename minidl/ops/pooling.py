@@ -1,4 +1,4 @@
-"""2-D max and average pooling, and global pooling.
+"""2-D and 1-D max and average pooling, and global pooling.
 
 Shapes: ``x`` is ``(N, H, W, C)`` ("channels_last") or ``(N, C, H, W)``
 ("channels_first"); a pool of ``(ph, pw)`` taps moves with strides ``(sh, sw)``. Padding
@@ -21,6 +21,10 @@ Each op loops over the ``ph * pw`` pool taps only; everything else is vectorized
 backward passes are linear maps of ``gy`` written as Functions whose own backward is the
 adjoint map, so second derivatives (``create_graph=True``) work.
 
+1-D pooling of ``(N, L, C)`` (or ``(N, C, L)``) is 2-D pooling of ``(N, L, 1, C)`` (or
+``(N, C, L, 1)``) with a pool of ``(k, 1)`` and strides ``(s, 1)``: the unit axis is a
+reshape, so the two share every line of arithmetic.
+
 >>> import numpy as np, minidl as mdl
 >>> x = mdl.tensor(np.arange(16.0).reshape(1, 4, 4, 1))
 >>> max_pool2d(x, 2).numpy()[0, :, :, 0]
@@ -33,8 +37,10 @@ array([[ 5. ,  6.5],
 from ..autograd import Function, as_tensor
 from . import conv_utils
 from .reduction import max as _max, mean as _mean
+from .shape import expand_dims, squeeze
 
-__all__ = ["max_pool2d", "avg_pool2d", "global_avg_pool", "global_max_pool"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "global_avg_pool",
+           "global_max_pool"]
 
 
 class _PoolGeometry:
@@ -258,6 +264,48 @@ def avg_pool2d(x, pool_size, strides=None, padding="valid", data_format=None):
     real pixels (Keras/TensorFlow). Arguments, shapes and errors as ``max_pool2d``."""
     x = as_tensor(x)
     return AvgPool2D(_geometry(x, pool_size, strides, padding, data_format))(x)
+
+
+def _pool1d(pool2d, x, pool_size, strides, padding, data_format):
+    """``pool2d`` of ``x`` with a unit axis after the steps axis, which is removed again."""
+    x = as_tensor(x)
+    pool_size = conv_utils.normalize_tuple(pool_size, 1, "pool_size")
+    strides = pool_size if strides is None else conv_utils.normalize_tuple(strides, 1,
+                                                                           "strides")
+    data_format = conv_utils.normalize_data_format(data_format)
+    if x.ndim != 3:
+        layout = "(N, L, C)" if data_format == "channels_last" else "(N, C, L)"
+        raise ValueError(f"1-D pooling expects a 3-D input {layout}, got shape {x.shape}")
+    unit = 2 if data_format == "channels_last" else 3
+    y = pool2d(expand_dims(x, unit), pool_size + (1,), strides + (1,), padding, data_format)
+    return squeeze(y, unit)
+
+
+def max_pool1d(x, pool_size, strides=None, padding="valid", data_format=None):
+    """1-D max pooling.
+
+    Args:
+        x: Tensor or array, ``(N, L, C)`` or ``(N, C, L)``, floating.
+        pool_size: int or tuple of 1 int, the window ``k``.
+        strides: int or tuple of 1 int; None means ``pool_size``.
+        padding: "valid" or "same" (TensorFlow's rule), case-insensitive.
+        data_format: "channels_last", "channels_first" or None (the configured default).
+
+    Returns:
+        Tensor ``(N, OL, C)`` (or ``(N, C, OL)``), ``y[t] = max(x[t*s - before : t*s -
+        before + k])``; the gradient goes to the first maximal step of each window.
+
+    Raises:
+        ValueError: bad pool_size/strides/padding/data_format, a non 3-D input, or a
+            "valid" window longer than the input.
+    """
+    return _pool1d(max_pool2d, x, pool_size, strides, padding, data_format)
+
+
+def avg_pool1d(x, pool_size, strides=None, padding="valid", data_format=None):
+    """1-D average pooling; with "same" padding each window is divided by its count of
+    real steps (Keras/TensorFlow). Arguments, shapes and errors as ``max_pool1d``."""
+    return _pool1d(avg_pool2d, x, pool_size, strides, padding, data_format)
 
 
 def _global_axes(x, rank, data_format, name):

@@ -98,10 +98,9 @@ class LogSumExp(Function):
                                                   if i not in self.axes])
 
     def backward(self, gy):
-        from .math import exp
         x, y = self.inputs[0], self.outputs[0]
         shape = _keepdims_shape(x.shape, self.axes)
-        return gy.reshape(shape) * exp(x - y.reshape(shape))
+        return gy.reshape(shape) * (x - y.reshape(shape)).exp()
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name

@@ -1,5 +1,5 @@
 """Adadelta and Lion, as Keras 3."""
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, _unit_interval
 
 __all__ = ["Adadelta", "Lion"]
 
@@ -17,7 +17,7 @@ class Adadelta(Optimizer):
 
     Args:
         learning_rate: float, schedule or callable (0.001).
-        rho: decay rate (0.95).
+        rho: decay rate, in ``[0, 1]`` (0.95).
         epsilon: (1e-7).
         **kwargs: the common arguments of ``Optimizer``.
     """
@@ -27,9 +27,7 @@ class Adadelta(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta",
                  **kwargs):
         super().__init__(learning_rate, name=name, **kwargs)
-        self.rho = _positive(rho, "rho", allow_zero=True, allow_none=False)
-        if self.rho > 1:
-            raise ValueError(f"rho={rho!r} must be in [0, 1]")
+        self.rho = _unit_interval(rho, "rho")
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
 
     def update_step(self, gradient, weight, learning_rate):
@@ -58,11 +56,12 @@ class Lion(Optimizer):
     Args:
         learning_rate: float, schedule or callable (0.001).
         beta_1: in ``(0, 1]`` (0.9).
-        beta_2: (0.99).
+        beta_2: in ``[0, 1]`` (0.99).
         **kwargs: the common arguments of ``Optimizer``.
 
     Raises:
-        ValueError: when ``beta_1`` is outside ``(0, 1]``.
+        ValueError: when ``beta_1`` is outside ``(0, 1]`` or ``beta_2`` outside
+            ``[0, 1]`` (``TypeError`` for one that is not a number).
     """
 
     slot_names = ("momentum",)
@@ -73,7 +72,7 @@ class Lion(Optimizer):
         if _positive(beta_1, "beta_1", allow_none=False) > 1:
             raise ValueError(f"beta_1={beta_1!r} must be in (0, 1]")
         self.beta_1 = float(beta_1)
-        self.beta_2 = _positive(beta_2, "beta_2", allow_zero=True, allow_none=False)
+        self.beta_2 = _unit_interval(beta_2, "beta_2")
 
     def update_step(self, gradient, weight, learning_rate):
         xp = weight.xp

@@ -32,7 +32,8 @@ class Adam(Optimizer):
         **kwargs: the common arguments of ``Optimizer``.
 
     Raises:
-        ValueError: for betas outside ``[0, 1)`` or a negative epsilon.
+        ValueError: for betas outside ``[0, 1)`` or a negative epsilon (``TypeError`` for
+            one that is not a number).
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -73,7 +74,8 @@ class AdamW(Adam):
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, name="adamw", **kwargs):
         if weight_decay is None:
-            raise ValueError("AdamW needs a weight_decay (a non-negative float), got None")
+            raise ValueError("weight_decay=None: AdamW needs a weight_decay (a finite "
+                             "non-negative number)")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name=name,
                          weight_decay=weight_decay, **kwargs)
 

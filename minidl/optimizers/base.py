@@ -40,22 +40,49 @@ __all__ = ["Optimizer"]
 
 
 def _positive(value, name, allow_none=True, allow_zero=False):
-    """``value`` as a float > 0 (>= 0 with ``allow_zero``); None passes when allowed."""
+    """``value`` as a float > 0 (>= 0 with ``allow_zero``); None passes when allowed.
+
+    Raises:
+        TypeError: ``value`` is not a number (a bool is not one).
+        ValueError: it is negative, zero (unless allowed), NaN or infinite.
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)) or \
-            not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name}={value!r} must be a {kind} number")
+    expected = f"a finite {'non-negative' if allow_zero else 'positive'} number"
+    if isinstance(value, (bool, numpy.bool_)) or \
+            not isinstance(value, (int, float, numpy.number)):
+        raise TypeError(f"{name}={value!r} must be {expected}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r} must be {expected}")
     return float(value)
+
+
+def _count(value, name):
+    """``value`` as an int >= 1; None passes (not set)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, (int, numpy.integer)):
+        raise TypeError(f"{name}={value!r} must be an int >= 1 or None")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} must be an int >= 1 or None")
+    return int(value)
+
+
+def _unit_interval(value, name):
+    """``value`` as a float in ``[0, 1]`` (errors as ``_positive``)."""
+    number = _positive(value, name, allow_none=False, allow_zero=True)
+    if number > 1:
+        raise ValueError(f"{name}={value!r} must be in [0, 1]")
+    return number
 
 
 class Optimizer:
     """Base class of the optimizers.
 
     Args:
-        learning_rate: a float, a ``LearningRateSchedule`` (called with ``iterations``)
-            or a callable (no argument, or one: ``iterations``).
+        learning_rate: a finite float >= 0, a ``LearningRateSchedule`` (called with
+            ``iterations``) or a callable (no argument, or one: ``iterations``); what a
+            schedule or callable gives is checked at each update the same way.
         weight_decay: decoupled weight decay factor, or None.
         clipnorm, clipvalue, global_clipnorm: gradient clipping (at most one).
         use_ema, ema_momentum, ema_overwrite_frequency: keep an exponential moving
@@ -68,8 +95,10 @@ class Optimizer:
         name: the optimizer's name.
 
     Raises:
-        TypeError: for an unknown keyword argument.
-        ValueError: for bad values, or more than one clipping option.
+        TypeError: for an unknown keyword argument, or a number argument that is not a
+            number.
+        ValueError: for bad values (each named with the value), or more than one
+            clipping option.
     """
 
     slot_names = ()
@@ -94,14 +123,12 @@ class Optimizer:
                              f"set; got clipnorm={clipnorm}, clipvalue={clipvalue}, "
                              f"global_clipnorm={global_clipnorm}")
         self.use_ema = bool(use_ema)
-        self.ema_momentum = _positive(ema_momentum, "ema_momentum", allow_zero=True)
-        if self.ema_momentum > 1:
-            raise ValueError(f"ema_momentum={ema_momentum!r} must be in [0, 1]")
-        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else \
-            int(_positive(ema_overwrite_frequency, "ema_overwrite_frequency"))
+        self.ema_momentum = _unit_interval(ema_momentum, "ema_momentum")
+        self.ema_overwrite_frequency = _count(ema_overwrite_frequency,
+                                              "ema_overwrite_frequency")
         self.loss_scale_factor = _positive(loss_scale_factor, "loss_scale_factor")
-        self.gradient_accumulation_steps = None if gradient_accumulation_steps is None else \
-            int(_positive(gradient_accumulation_steps, "gradient_accumulation_steps"))
+        self.gradient_accumulation_steps = _count(gradient_accumulation_steps,
+                                                  "gradient_accumulation_steps")
         self.learning_rate = learning_rate
         self.iterations = 0
         self._weights = []        # the weights seen, in build order
@@ -112,14 +139,25 @@ class Optimizer:
     # -- learning rate -----------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The learning rate of the next update, as a float."""
+        """The learning rate of the next update, as a float.
+
+        Raises:
+            ValueError: a schedule or callable gave a negative or non-finite rate (named
+                with the step), so no update runs with it.
+        """
         lr = self._learning_rate
+        if not callable(lr):
+            return lr
         if isinstance(lr, schedules.LearningRateSchedule):
-            return float(lr(self.iterations))
-        if callable(lr):
+            value = lr(self.iterations)
+        else:
             takes_step = len(inspect.signature(lr).parameters) > 0
-            return float(lr(self.iterations) if takes_step else lr())
-        return lr
+            value = lr(self.iterations) if takes_step else lr()
+        rate = float(value)
+        if not math.isfinite(rate) or rate < 0:
+            raise ValueError(f"learning_rate={lr!r} gave {rate!r} at step {self.iterations}"
+                             "; a learning rate must be a finite number >= 0")
+        return rate
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -189,11 +227,11 @@ class Optimizer:
             raise ValueError("apply_gradients: no gradient was provided for any weight")
         grads = [self._as_array(g, w) for g, w in pairs]
         weights = [w for _, w in pairs]
+        lr = self.learning_rate  # a schedule's bad rate stops the update before any change
         self.build(weights)
         if self.loss_scale_factor is not None:
             grads = [g / self.loss_scale_factor for g in grads]
         grads = self._clip(grads)
-        lr = self.learning_rate
         if self.weight_decay:
             for w in weights:
                 if self._decays(w):

@@ -1,5 +1,5 @@
 """RMSprop, as Keras 3."""
-from .base import Optimizer, _positive
+from .base import Optimizer, _positive, _unit_interval
 
 __all__ = ["RMSprop"]
 
@@ -19,20 +19,22 @@ class RMSprop(Optimizer):
 
     Args:
         learning_rate: float, schedule or callable (0.001).
-        rho: discount factor of the history (0.9).
-        momentum: (0.0).
-        epsilon: inside the square root (1e-7).
+        rho: discount factor of the history, in ``[0, 1]`` (0.9).
+        momentum: in ``[0, 1]`` (0.0).
+        epsilon: inside the square root, ``>= 0`` (1e-7).
         centered: normalize by the estimated variance instead of the second moment.
         **kwargs: the common arguments of ``Optimizer``.
+
+    Raises:
+        ValueError: for ``rho`` or ``momentum`` outside ``[0, 1]`` or a negative
+            ``epsilon`` (``TypeError`` for one that is not a number).
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, name="rmsprop", **kwargs):
         super().__init__(learning_rate, name=name, **kwargs)
-        self.rho = _positive(rho, "rho", allow_zero=True, allow_none=False)
-        if self.rho > 1:
-            raise ValueError(f"rho={rho!r} must be in [0, 1]")
-        self.momentum = _positive(momentum, "momentum", allow_zero=True, allow_none=False)
+        self.rho = _unit_interval(rho, "rho")
+        self.momentum = _unit_interval(momentum, "momentum")
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
         self.centered = bool(centered)
         self.slot_names = ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + \

@@ -1,7 +1,12 @@
 """Learning-rate schedules with Keras 3's names, defaults and formulas.
 
 A schedule is called with the optimizer's step (its ``iterations`` before the update, so
-0 for the first update) and returns a Python float.
+0 for the first update) and returns a Python float. Learning rates (initial, end, warmup
+target, piecewise values) must be finite numbers >= 0, ``decay_steps`` > 0, ``decay_rate``
+and ``power`` >= 0, ``alpha`` in ``[0, 1]``; anything else is refused with a
+``ValueError`` (a ``TypeError`` for a value that is not a number) naming it. A growing
+``ExponentialDecay`` (``decay_rate > 1``) may reach inf, which the optimizer refuses at
+that step.
 
 >>> from minidl.optimizers.schedules import ExponentialDecay
 >>> schedule = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
@@ -20,12 +25,24 @@ __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay",
            "deserialize"]
 
 
-def _number(value, name, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)) or \
-            not math.isfinite(value) or (positive and value <= 0):
-        raise ValueError(f"{name}={value!r} must be a {'positive' if positive else 'finite'} "
-                         "number")
+def _number(value, name, positive=False, low=None, high=None):
+    """``value`` if it is a finite number (> 0 with ``positive``, within ``[low, high]``
+    where given); a ``TypeError`` or ``ValueError`` naming it otherwise."""
+    expected = "a positive number" if positive else "a finite number"
+    if low is not None:
+        expected += f" >= {low}" if high is None else f" in [{low}, {high}]"
+    if isinstance(value, (bool, numpy.bool_)) or \
+            not isinstance(value, (int, float, numpy.number)):
+        raise TypeError(f"{name}={value!r} must be {expected}")
+    if not math.isfinite(value) or (positive and value <= 0) or \
+            (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name}={value!r} must be {expected}")
     return value
+
+
+def _rate(value, name):
+    """A learning rate: a finite number >= 0."""
+    return _number(value, name, low=0)
 
 
 class LearningRateSchedule(Configurable):
@@ -44,9 +61,9 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate")
+        self.decay_rate = _number(decay_rate, "decay_rate", low=0)
         self.staircase = bool(staircase)
         self.name = name
 
@@ -54,7 +71,11 @@ class ExponentialDecay(LearningRateSchedule):
         p = float(step) / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return float(self.initial_learning_rate * self.decay_rate ** p)
+        try:
+            factor = float(self.decay_rate) ** p
+        except OverflowError:  # a float power raises where a product would give inf
+            factor = math.inf
+        return float(self.initial_learning_rate * factor)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
@@ -68,9 +89,9 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate")
+        self.decay_rate = _number(decay_rate, "decay_rate", low=0)
         self.staircase = bool(staircase)
         self.name = name
 
@@ -93,10 +114,10 @@ class PolynomialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
                  power=1.0, cycle=False, name="PolynomialDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.end_learning_rate = _number(end_learning_rate, "end_learning_rate")
-        self.power = _number(power, "power")
+        self.end_learning_rate = _rate(end_learning_rate, "end_learning_rate")
+        self.power = _number(power, "power", low=0)
         self.cycle = bool(cycle)
         self.name = name
 
@@ -129,13 +150,13 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
-        self.alpha = _number(alpha, "alpha")
+        self.alpha = _number(alpha, "alpha", low=0, high=1)
         self.name = name
         self.warmup_target = None if warmup_target is None else \
-            _number(warmup_target, "warmup_target")
-        self.warmup_steps = _number(warmup_steps, "warmup_steps")
+            _rate(warmup_target, "warmup_target")
+        self.warmup_steps = _number(warmup_steps, "warmup_steps", low=0)
 
     def _decay(self, step, start):
         cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
@@ -162,11 +183,14 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     ``boundaries[i-1] < step <= boundaries[i]``, ``values[-1]`` after the last boundary.
 
     Raises:
-        ValueError: unless ``len(values) == len(boundaries) + 1``.
+        ValueError: unless ``len(values) == len(boundaries) + 1``, the boundaries are
+            finite and increasing and the values finite and >= 0 (``TypeError`` for an
+            element that is not a number).
     """
 
     def __init__(self, boundaries, values, name="PiecewiseConstant"):
-        boundaries, values = list(boundaries), list(values)
+        boundaries = [_number(b, f"boundaries[{i}]") for i, b in enumerate(boundaries)]
+        values = [_rate(v, f"values[{i}]") for i, v in enumerate(values)]
         if len(values) != len(boundaries) + 1:
             raise ValueError(f"values={values!r} must have one more element than "
                              f"boundaries={boundaries!r}")

@@ -1,5 +1,5 @@
 """Stochastic gradient descent with optional (Nesterov) momentum, as Keras 3."""
-from .base import Optimizer, _positive
+from .base import Optimizer, _unit_interval
 
 __all__ = ["SGD"]
 
@@ -22,7 +22,8 @@ class SGD(Optimizer):
             ...).
 
     Raises:
-        ValueError: when ``momentum`` is outside ``[0, 1]``.
+        ValueError: when ``momentum`` is outside ``[0, 1]`` (``TypeError`` when it is not
+            a number).
 
     Example:
         >>> import numpy as np, minidl as mdl
@@ -35,10 +36,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD",
                  **kwargs):
         super().__init__(learning_rate, name=name, **kwargs)
-        self.momentum = _positive(momentum, "momentum", allow_zero=True,
-                                  allow_none=False)
-        if self.momentum > 1:
-            raise ValueError(f"momentum={momentum!r} must be a float in [0, 1]")
+        self.momentum = _unit_interval(momentum, "momentum")
         self.nesterov = bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 

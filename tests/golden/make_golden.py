@@ -137,6 +137,151 @@ CASES = [
      dict(filters=4, kernel_size=3, strides=2, padding="same", depth_multiplier=2), (2, 7, 3), False),
     ("separable_conv1d_cf", "SeparableConv1D",
      dict(filters=4, kernel_size=3, padding="same", data_format="channels_first"), (2, 3, 7), False),
+    # -- merging, cropping, upsampling, 1-D padding and 1-D pooling --
+    # merging layers take a list of inputs: the input shape is a list of shapes
+    ("merge_add_broadcast", "Add", dict(), [(2, 3, 4), (2, 1, 4)], False),
+    ("merge_add_rank", "Add", dict(), [(2, 3, 4), (2, 4)], False),
+    ("merge_add_three", "Add", dict(), [(2, 3), (2, 3), (2, 3)], False),
+    ("merge_subtract_broadcast", "Subtract", dict(), [(2, 3, 1), (2, 1, 4)], False),
+    ("merge_multiply_broadcast", "Multiply", dict(), [(2, 3, 4), (2, 1, 4), (2, 3, 1)], False),
+    ("merge_multiply_rank", "Multiply", dict(), [(2, 4), (2, 3, 4)], False),
+    ("merge_average_three", "Average", dict(), [(2, 3, 4), (2, 3, 4), (2, 1, 4)], False),
+    ("merge_maximum_broadcast", "Maximum", dict(), [(2, 3, 4), (2, 1, 4)], False),
+    ("merge_maximum_three", "Maximum", dict(), [(2, 3, 2), (2, 3, 2), (2, 3, 2)], False),
+    ("merge_minimum_rank", "Minimum", dict(), [(2, 3, 4), (2, 4)], False),
+    ("merge_minimum_three", "Minimum", dict(), [(2, 5), (2, 5), (2, 1)], False),
+    ("merge_concatenate_last", "Concatenate", dict(), [(2, 3, 4), (2, 3, 2)], False),
+    ("merge_concatenate_axis1", "Concatenate", dict(axis=1), [(2, 3, 4), (2, 1, 4), (2, 2, 4)], False),
+    # Cropping1D / Cropping2D
+    ("cropping1d_default", "Cropping1D", dict(), (2, 5, 3), False),
+    ("cropping1d_20", "Cropping1D", dict(cropping=(2, 0)), (2, 5, 3), False),
+    ("cropping2d_12_01", "Cropping2D", dict(cropping=((1, 2), (0, 1))), (2, 5, 4, 3), False),
+    ("cropping2d_cf_1", "Cropping2D", dict(cropping=1, data_format="channels_first"), (2, 3, 4, 5), False),
+    # ZeroPadding1D
+    ("zero_padding1d_default", "ZeroPadding1D", dict(), (2, 4, 3), False),
+    ("zero_padding1d_21", "ZeroPadding1D", dict(padding=(2, 1)), (2, 4, 3), False),
+    ("zero_padding1d_cf_02", "ZeroPadding1D", dict(padding=(0, 2), data_format="channels_first"),
+     (2, 3, 4), False),
+    # UpSampling1D / UpSampling2D
+    ("up_sampling1d_default", "UpSampling1D", dict(), (2, 3, 2), False),
+    ("up_sampling1d_3", "UpSampling1D", dict(size=3), (2, 3, 2), False),
+    ("up_sampling2d_nearest", "UpSampling2D", dict(), (2, 3, 2, 2), False),
+    ("up_sampling2d_nearest_23_cf", "UpSampling2D", dict(size=(2, 3), data_format="channels_first"),
+     (2, 2, 3, 2), False),
+    ("up_sampling2d_bilinear", "UpSampling2D", dict(interpolation="bilinear"), (2, 3, 4, 2), False),
+    ("up_sampling2d_bilinear_32", "UpSampling2D", dict(size=(3, 2), interpolation="bilinear"),
+     (2, 3, 2, 2), False),
+    ("up_sampling2d_bilinear_cf_13", "UpSampling2D",
+     dict(size=(1, 3), interpolation="bilinear", data_format="channels_first"), (2, 2, 3, 4), False),
+    ("up_sampling2d_bilinear_single_pixel", "UpSampling2D", dict(size=(4, 5), interpolation="bilinear"),
+     (1, 1, 2, 1), False),
+    # MaxPooling1D / AveragePooling1D / GlobalMaxPooling1D
+    ("max_pooling1d_p2_valid", "MaxPooling1D", dict(), (2, 7, 3), False),
+    ("max_pooling1d_p3_s2_same", "MaxPooling1D", dict(pool_size=3, strides=2, padding="same"), (2, 7, 3), False),
+    ("max_pooling1d_cf_p3_s1_valid", "MaxPooling1D",
+     dict(pool_size=3, strides=1, data_format="channels_first"), (2, 3, 6), False),
+    ("average_pooling1d_p2_valid", "AveragePooling1D", dict(pool_size=2), (2, 7, 3), False),
+    ("average_pooling1d_p3_s2_same", "AveragePooling1D",
+     dict(pool_size=3, strides=2, padding="same"), (2, 7, 3), False),
+    ("average_pooling1d_p4_s1_same", "AveragePooling1D",
+     dict(pool_size=4, strides=1, padding="same"), (2, 5, 2), False),
+    ("average_pooling1d_cf_p3_s2_same", "AveragePooling1D",
+     dict(pool_size=3, strides=2, padding="same", data_format="channels_first"), (2, 3, 7), False),
+    ("global_max_pooling1d", "GlobalMaxPooling1D", dict(), (2, 6, 3), False),
+    ("global_max_pooling1d_cf_keepdims", "GlobalMaxPooling1D",
+     dict(data_format="channels_first", keepdims=True), (2, 3, 6), False),
+    # -- activation layers, preprocessing, noise and identity --
+    ("softmax_last", "Softmax", dict(), (2, 3, 4), False),
+    ("softmax_axis1", "Softmax", dict(axis=1), (2, 3, 4), False),
+    ("softmax_axes12", "Softmax", dict(axis=[1, 2]), (2, 3, 4), False),
+    ("leaky_relu_default", "LeakyReLU", dict(), (2, 3, 4), False),
+    ("leaky_relu_slope01", "LeakyReLU", dict(negative_slope=0.1), (2, 5), False),
+    ("prelu", "PReLU", dict(), (2, 3, 4), False),
+    ("prelu_shared_12", "PReLU", dict(shared_axes=[1, 2]), (2, 3, 4, 5), False),
+    ("prelu_shared_1", "PReLU", dict(shared_axes=1), (2, 3, 4), False),
+    ("elu_default", "ELU", dict(), (2, 3, 4), False),
+    ("elu_alpha05", "ELU", dict(alpha=0.5), (2, 5), False),
+    ("rescaling_scalar", "Rescaling", dict(scale=1 / 127.5, offset=-1.0), (2, 3, 4), False),
+    ("rescaling_per_channel", "Rescaling",
+     dict(scale=[0.5, 2.0, -1.5], offset=[0.25, 0.0, 1.0]), (2, 4, 3), False),
+    # mean and variance exact in float32: Keras reads Python floats as float32 first
+    ("normalization_given", "Normalization",
+     dict(mean=[0.5, -1.0, 2.0], variance=[1.0, 0.25, 4.0]), (2, 4, 3), False),
+    ("normalization_given_invert", "Normalization",
+     dict(mean=[0.5, -1.0, 2.0], variance=[1.0, 0.25, 4.0], invert=True), (2, 4, 3), False),
+    ("normalization_given_scalar", "Normalization",
+     dict(axis=None, mean=0.5, variance=2.0), (2, 3, 4), False),
+    ("normalization_given_axes12", "Normalization",
+     dict(axis=(1, 2), mean=[0.5, -1.5, 0.0], variance=[2.0, 0.5, 1e-16]), (2, 2, 3), False),
+    ("identity", "Identity", dict(), (2, 3, 4), False),
+    ("activation_hard_sigmoid", "Activation", dict(activation="hard_sigmoid"), (2, 3, 4), False),
+    ("activation_hard_silu", "Activation", dict(activation="hard_silu"), (2, 3, 4), False),
+    ("activation_hard_swish", "Activation", dict(activation="hard_swish"), (2, 3, 4), False),
+    ("activation_silu", "Activation", dict(activation="silu"), (2, 3, 4), False),
+    ("activation_swish", "Activation", dict(activation="swish"), (2, 3, 4), False),
+    ("activation_gelu", "Activation", dict(activation="gelu"), (2, 3, 4), False),
+    ("activation_mish", "Activation", dict(activation="mish"), (2, 3, 4), False),
+    ("activation_relu6", "Activation", dict(activation="relu6"), (2, 3, 4), False),
+    ("activation_softplus", "Activation", dict(activation="softplus"), (2, 3, 4), False),
+    ("activation_softsign", "Activation", dict(activation="softsign"), (2, 3, 4), False),
+    ("activation_selu", "Activation", dict(activation="selu"), (2, 3, 4), False),
+    ("activation_elu", "Activation", dict(activation="elu"), (2, 3, 4), False),
+    ("activation_leaky_relu", "Activation", dict(activation="leaky_relu"), (2, 3, 4), False),
+    ("activation_celu", "Activation", dict(activation="celu"), (2, 3, 4), False),
+    ("activation_log_softmax", "Activation", dict(activation="log_softmax"), (2, 3, 4), False),
+    ("activation_log_sigmoid", "Activation", dict(activation="log_sigmoid"), (2, 3, 4), False),
+    ("activation_hard_tanh", "Activation", dict(activation="hard_tanh"), (2, 3, 4), False),
+    ("activation_glu", "Activation", dict(activation="glu"), (2, 3, 4), False),
+    ("activation_tanh_shrink", "Activation", dict(activation="tanh_shrink"), (2, 3, 4), False),
+    ("activation_soft_shrink", "Activation", dict(activation="soft_shrink"), (2, 3, 4), False),
+    ("activation_hard_shrink", "Activation", dict(activation="hard_shrink"), (2, 3, 4), False),
+    ("activation_squareplus", "Activation", dict(activation="squareplus"), (2, 3, 4), False),
+    ("activation_sparse_plus", "Activation", dict(activation="sparse_plus"), (2, 3, 4), False),
+    ("activation_sparse_sigmoid", "Activation", dict(activation="sparse_sigmoid"), (2, 3, 4),
+     False),
+    # -- layer and group normalization, grouped convolutions --
+    ("layer_normalization_last", "LayerNormalization", dict(), (2, 3, 4), False),
+    ("layer_normalization_axes12", "LayerNormalization", dict(axis=[1, 2]), (2, 3, 4), False),
+    ("layer_normalization_axes13", "LayerNormalization", dict(axis=[3, 1]), (2, 3, 2, 4), False),
+    ("layer_normalization_noscale", "LayerNormalization", dict(axis=1, scale=False),
+     (2, 5, 3), False),
+    ("layer_normalization_nocenter_noscale", "LayerNormalization",
+     dict(center=False, scale=False, epsilon=0.1), (2, 3, 4), False),
+    ("layer_normalization_rms", "LayerNormalization", dict(rms_scaling=True), (2, 3, 5), False),
+    ("group_normalization_g2", "GroupNormalization", dict(groups=2), (2, 5, 4), False),
+    ("group_normalization_g1", "GroupNormalization", dict(groups=1), (2, 3, 3, 4), False),
+    ("group_normalization_instance", "GroupNormalization", dict(groups=-1), (2, 3, 3, 4), False),
+    ("group_normalization_cf_g2", "GroupNormalization", dict(groups=2, axis=1), (2, 4, 3, 3), False),
+    ("group_normalization_nocenter_g3", "GroupNormalization",
+     dict(groups=3, center=False, epsilon=0.01), (2, 4, 6), False),
+    ("conv2d_groups2_same", "Conv2D", dict(filters=4, kernel_size=3, padding="same", groups=2),
+     (2, 5, 6, 4), False),
+    ("conv2d_groups3_s2", "Conv2D",
+     dict(filters=6, kernel_size=(3, 2), strides=2, padding="same", groups=3), (2, 5, 5, 3), False),
+    ("conv2d_groups2_cf", "Conv2D",
+     dict(filters=2, kernel_size=2, groups=2, data_format="channels_first"), (2, 4, 5, 4), False),
+    ("conv1d_groups2_d2", "Conv1D", dict(filters=6, kernel_size=3, dilation_rate=2, groups=2),
+     (2, 8, 4), False),
+    ("conv1d_groups3_cf", "Conv1D",
+     dict(filters=3, kernel_size=3, padding="same", groups=3, data_format="channels_first"),
+     (2, 3, 7), False),
+    # -- resizing and cropping for augmentation --
+    ("resizing_bilinear_up", "Resizing", dict(height=7, width=9), (2, 4, 5, 2), False),
+    ("resizing_bilinear_down", "Resizing", dict(height=3, width=2), (2, 7, 5, 2), False),
+    ("resizing_bilinear_antialias", "Resizing", dict(height=3, width=4, antialias=True),
+     (2, 7, 9, 2), False),
+    ("resizing_bilinear_crop_aspect", "Resizing",
+     dict(height=4, width=3, crop_to_aspect_ratio=True), (2, 5, 8, 2), False),
+    ("resizing_bilinear_pad_aspect", "Resizing",
+     dict(height=4, width=6, pad_to_aspect_ratio=True, fill_value=0.5), (2, 5, 4, 2), False),
+    ("resizing_bilinear_cf", "Resizing", dict(height=5, width=3, data_format="channels_first"),
+     (2, 2, 4, 6), False),
+    # No "nearest" Resizing: JAX computes its source indices in float32, which
+    # check_float64 rejects; tests/test_augmentation.py holds it against a loop reference.
+    ("center_crop_inside", "CenterCrop", dict(height=3, width=4), (2, 6, 7, 2), False),
+    ("center_crop_cf", "CenterCrop", dict(height=2, width=3, data_format="channels_first"),
+     (2, 2, 5, 4), False),
+    ("center_crop_larger", "CenterCrop", dict(height=6, width=3), (2, 4, 5, 2), False),
 ]
 
 
@@ -151,6 +296,13 @@ def check_float64(name, jaxpr):
     """Fail if any intermediate of the traced computation is a low-precision float."""
     low = sorted(set(re.findall(r"\b(?:bf16|f16|f32)\[", str(jaxpr))))
     assert not low, f"{name}: Keras computes part of the layer in {low}, not float64"
+
+
+def per_input(key, value, several):
+    """``{key: value}``, or ``{key0: value[0], key1: value[1], ...}`` for several inputs."""
+    if not several:
+        return {key: np.asarray(value, dtype=np.float64)}
+    return {f"{key}{i}": np.asarray(v, dtype=np.float64) for i, v in enumerate(value)}
 
 
 class Rejected(Exception):
@@ -168,7 +320,9 @@ def make_golden(name, class_name, kwargs, input_shape, training):
         raise Rejected(f"{type(exc).__name__}: {exc}") from exc
     # stateless_call forwards kwargs verbatim, so only pass `training` where call() takes it.
     call_kwargs = {"training": training} if "training" in inspect.signature(layer.call).parameters else {}
-    x = rng.standard_normal(input_shape)
+    several = isinstance(input_shape, list)  # a merging layer: one array per shape
+    x = [rng.standard_normal(s) for s in input_shape] if several else rng.standard_normal(input_shape)
+    x_jax = [jnp.asarray(v) for v in x] if several else jnp.asarray(x)
     layer.set_weights([random_weight(rng, v) for v in layer.weights])
     weights = layer.get_weights()
 
@@ -178,7 +332,7 @@ def make_golden(name, class_name, kwargs, input_shape, training):
     def forward(trainable, x):  # -> (outputs, updated non-trainable variables)
         return layer.stateless_call(trainable, non_trainable, x, **call_kwargs)
 
-    y, moving_after = forward(trainable, jnp.asarray(x))
+    y, moving_after = forward(trainable, x_jax)
     y = np.asarray(y, dtype=np.float64)
     gy = rng.standard_normal(y.shape)
 
@@ -187,18 +341,18 @@ def make_golden(name, class_name, kwargs, input_shape, training):
         return jnp.sum(out * gy), aux
 
     grad_fn = jax.grad(objective, argnums=(0, 1), has_aux=True)
-    check_float64(name, jax.make_jaxpr(grad_fn)(trainable, jnp.asarray(x)))
-    (dw, dx), _ = grad_fn(trainable, jnp.asarray(x))
+    check_float64(name, jax.make_jaxpr(grad_fn)(trainable, x_jax))
+    (dw, dx), _ = grad_fn(trainable, x_jax)
 
     arrays = dict(
         class_name=np.array(class_name),
         config=np.array(json.dumps(layer.get_config())),
         training=np.array(bool(training)),
-        x=x,
+        **per_input("x", x, several),
         n_weights=np.array(len(weights)),
         y=y,
         gy=gy,
-        dx=np.asarray(dx, dtype=np.float64),
+        **per_input("dx", dx, several),
         n_trainable=np.array(len(trainable)),
     )
     arrays.update({f"w{i}": np.asarray(w, dtype=np.float64) for i, w in enumerate(weights)})
@@ -214,12 +368,17 @@ def make_golden(name, class_name, kwargs, input_shape, training):
     return arrays
 
 
-def main():
+def main(argv):
+    """``make_golden.py [PATTERN]``: write every case, or those whose name matches the
+    regular expression PATTERN."""
     print(f"keras {keras.__version__}, jax {jax.__version__}, numpy {np.__version__}")
     names = [case[0] for case in CASES]
     assert len(names) == len(set(names)), "duplicate file names"
+    pattern = re.compile(argv[0]) if argv else None
     written, skipped = [], []
     for name, class_name, kwargs, input_shape, training in CASES:
+        if pattern is not None and not pattern.search(name):
+            continue
         try:
             arrays = make_golden(name, class_name, kwargs, input_shape, training)
         except Rejected as exc:
@@ -227,11 +386,13 @@ def main():
             print(f"SKIPPED {name}: {exc}")
             continue
         written.append(name)
-        print(f"wrote {name}.npz  x{arrays['x'].shape} -> y{arrays['y'].shape}, "
+        x_shapes = arrays["x"].shape if "x" in arrays else \
+            [v.shape for k, v in arrays.items() if re.fullmatch(r"x\d+", k)]
+        print(f"wrote {name}.npz  x{x_shapes} -> y{arrays['y'].shape}, "
               f"{int(arrays['n_weights'])} weights, {int(arrays['n_trainable'])} trainable")
     print(f"{len(written)} files written, {len(skipped)} skipped")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

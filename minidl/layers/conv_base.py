@@ -1,0 +1,66 @@
+"""``ConvLayerBase``: the Layer base of the convolution layers, holding the arguments and
+shape rules they share.
+
+Kernel size, strides, padding, data format and dilation are normalized here (with the
+messages of ``minidl.ops.conv_utils``), and one method checks an input shape (rank,
+channel count against the built one) and gives the spatial output size.
+"""
+from ..ops import conv_utils
+from .base import Layer
+
+__all__ = ["ConvLayerBase"]
+
+
+class ConvLayerBase(Layer):
+    """Base of the convolution layers; subclasses set ``rank`` (1 or 2)."""
+
+    rank = None
+
+    def _set_geometry(self, kernel_size, strides, padding, data_format, dilation_rate):
+        rank = self.rank
+        self.kernel_size = conv_utils.normalize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
+        self.padding = conv_utils.normalize_padding(padding)
+        self.data_format = conv_utils.normalize_data_format(data_format)
+        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
+        self.input_channels = None
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _spatial_axes(self):
+        first = 1 if self.data_format == "channels_last" else 2
+        return tuple(range(first, first + self.rank))
+
+    def _output_shape(self, shape):
+        """Check rank, channel count (against the built one) and output size; returns the
+        output shape as a list, its channel axis still the input's."""
+        shape = tuple(shape)
+        self._check_input_shape(shape)
+        return conv_utils.output_shape(shape, self._spatial_axes(), self.kernel_size,
+                                       self.strides, self.dilation_rate, self.padding,
+                                       where=self._where())
+
+    def _where(self):
+        """The layer as error messages name it."""
+        return f"{self.name} ({type(self).__name__})"
+
+    def _check_input_shape(self, shape):
+        """Check an input shape's rank and channel count (against the built one)."""
+        shape = tuple(shape)
+        where = self._where()
+        if len(shape) != self.rank + 2:
+            names = ("L",) if self.rank == 1 else ("H", "W")
+            layout = ("(N, " + ", ".join(names) + ", C)" if self.data_format ==
+                      "channels_last" else "(N, C, " + ", ".join(names) + ")")
+            raise ValueError(f"{where} expects a {self.rank + 2}-D input {layout} "
+                             f"({self.data_format}), got shape {shape}")
+        channels = shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"{where}: the channel axis of the input must be known, got "
+                             f"shape {shape}")
+        if self.input_channels is not None and channels != self.input_channels:
+            raise ValueError(f"{where} was built for {self.input_channels} input channels, "
+                             f"got an input of shape {shape} with {channels} "
+                             f"({self.data_format})")
