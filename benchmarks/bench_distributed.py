@@ -38,8 +38,8 @@ def mpiexec():
 def launch(part, processes, threads, *args):
     """Run ``part`` of this script in ``processes`` MPI processes of ``threads`` threads
     each; returns process 0's JSON result."""
-    env = dict(os.environ, MINIDL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, MINIDL_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     command = [mpiexec(), "-n", str(processes), sys.executable, __file__, "--part", part,
                *map(str, args)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,

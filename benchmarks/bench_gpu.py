@@ -48,12 +48,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
+import numpy as np  # noqa: E402
+from mobilenet_digits import build_model, load_digits_split  # noqa: E402
 from timing import geomean, machine, measure, timed  # noqa: E402  (sets OpenBLAS env first)
 
-import numpy as np  # noqa: E402
-
 import minidl as mdl  # noqa: E402
-from mobilenet_digits import build_model, load_digits_split  # noqa: E402
 
 try:
     import torch
@@ -61,7 +60,8 @@ try:
 except ImportError:  # the table then shows minidl's times only
     torch = None
 
-# (label, height, width, channels, stride): MobileNet v1's depthwise layers, kernel 3, "same"
+# (label, height, width, channels, stride): MobileNet v1's depthwise layers, kernel 3,
+# "same"
 CASES = [
     ("dw 56x56x64", 56, 56, 64, 1),
     ("dw 28x28x128", 28, 28, 128, 1),
@@ -123,7 +123,8 @@ class CupyDevice:
 
     @staticmethod
     def peer_clock(fn):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
         end.record()
@@ -176,7 +177,8 @@ class MinidlDepthwise:
     def __init__(self, device, x, kernel, bias, stride):
         def leaf(a):
             return mdl.tensor(a, requires_grad=True, backend=device.backend)
-        self.x, self.kernel, self.bias, self.stride = leaf(x), leaf(kernel), leaf(bias), stride
+        self.x, self.kernel, self.bias = leaf(x), leaf(kernel), leaf(bias)
+        self.stride = stride
         with mdl.no_grad():
             shape = self.apply().shape
         self.gy = device.xp.ones(shape, dtype=np.float32)
@@ -365,13 +367,15 @@ def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
         ratios = [r["ratio"] for r in rows if r["mode"] == mode and r["ratio"] is not None]
         if ratios:
             worst = max(ratios)
-            verdict = "-" if not on_gpu else "met" if worst <= TARGETS[mode] else "**missed**"
+            verdict = ("-" if not on_gpu else "met" if worst <= TARGETS[mode]
+                       else "**missed**")
             summary.append([mode, f"{geomean(ratios):.2f}x", f"{worst:.2f}x",
                             f"<= {TARGETS[mode]}x on every shape ({verdict})"])
     if summary:
         lines += ["", markdown([f"minidl/{peer}", "geomean", "worst", "target"], summary)]
     lines += ["", markdown(["digits MobileNet training (batch "
-                            f"{training[0]['batch']}, {training[0]['images']} images/epoch)",
+                            f"{training[0]['batch']}, {training[0]['images']} "
+                            "images/epoch)",
                             "images/s", "s/epoch"],
                            [[t["label"], f"{t['rate']:.0f}", f"{t['seconds']:.3f}"]
                             for t in training])]
@@ -381,7 +385,8 @@ def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
     lines += ["", f"Training data: {data_note}; {cfg['epochs']} timed epoch(s) after one "
               "warm-up epoch.",
               "Bytes per call (float32, in = N*H*W*C, out = N*OH*OW*C, k = 9*C, b = C): "
-              "forward 4*(in + out + k + b); forward+backward 4*(3*in + 3*out + 3*k + 2*b)."]
+              "forward 4*(in + out + k + b); "
+              "forward+backward 4*(3*in + 3*out + 3*k + 2*b)."]
     lines.append("A share above 100 % means the data stayed in a cache (on a GPU, its L2) "
                  "between calls.")
     if worst_diff is not None:
@@ -396,7 +401,8 @@ def report(device, cfg, rows, worst_diff, copy_bw, training, data_note):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="cupy", choices=["cupy", "numpy"],
-                        help="cupy: the GPU run (default); numpy: a CPU check of the script")
+                        help="cupy: the GPU run (default); numpy: a CPU check of the "
+                             "script")
     parser.add_argument("--quick", action="store_true", help="one batch size, few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed pairs per cell")
     parser.add_argument("--train-batch", type=int, default=32, help="training batch size")

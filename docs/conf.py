@@ -8,9 +8,10 @@ sys.path.insert(0, os.path.abspath(".."))
 project = "minidl"
 author = "minidl contributors"
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon"]
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": False,
+                           "show-inheritance": True}
 autodoc_member_order = "bysource"
-autodoc_typehints = "none"
+autodoc_typehints = "signature"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # Docstrings describe parameters with ``shape`` and formula prose, not with type links.

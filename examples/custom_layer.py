@@ -10,8 +10,9 @@ Sequential model on the digits.
 """
 import argparse
 
-import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 import numpy as np
+
+import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 from minidl import layers
 
 
@@ -37,8 +38,9 @@ class Box(mdl.constraints.Constraint):
         self.limit = limit
 
     def __call__(self, w):
-        return mdl.functional.clip(w, -self.limit, self.limit) if isinstance(w, mdl.Tensor) \
-            else w.clip(-self.limit, self.limit)
+        if isinstance(w, mdl.Tensor):
+            return mdl.functional.clip(w, -self.limit, self.limit)
+        return w.clip(-self.limit, self.limit)
 
     def get_config(self):
         return {"limit": self.limit}

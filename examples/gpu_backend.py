@@ -12,8 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minidl as mdl  # noqa: E402
 import mobilenet_digits  # noqa: E402
+
+import minidl as mdl  # noqa: E402
 
 
 def main(argv=None):

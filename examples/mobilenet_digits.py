@@ -24,8 +24,9 @@ if "--distributed" in sys.argv:  # one thread per process; OpenBLAS reads it as 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("MINIDL_NUM_THREADS", "1")
 
-import minidl as mdl  # noqa: E402  (first: it tunes OpenBLAS's threads before NumPy loads)
 import numpy as np  # noqa: E402
+
+import minidl as mdl  # noqa: E402  (first: it tunes OpenBLAS's threads before NumPy loads)
 from minidl import layers  # noqa: E402
 
 

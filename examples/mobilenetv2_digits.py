@@ -22,8 +22,9 @@ import os
 import sys
 import time
 
-import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 import numpy as np
+
+import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 from minidl import layers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

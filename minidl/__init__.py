@@ -10,16 +10,31 @@ import os
 # cores. OpenBLAS reads this when NumPy loads, so it helps when minidl is imported first.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from . import config, random  # noqa: E402
+from . import (  # noqa: E402
+    activations,
+    applications,
+    callbacks,
+    config,
+    constraints,
+    data,
+    datasets,
+    distribution,
+    functional,
+    gradcheck,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    random,
+    regularizers,
+    saving,
+)
+from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad, tensor
 from .backend import get_backend, set_backend, use_backend
-from .autograd import (Tensor, tensor, Function, no_grad, enable_grad, is_grad_enabled,
-                       grad)
-from .variable import Variable
-from . import functional, gradcheck
-from . import (initializers, regularizers, constraints, activations, layers, optimizers,
-               losses, metrics, callbacks, data, datasets, saving, models, distribution)
 from .models import Input
-from . import applications
+from .variable import Variable
 
 __version__ = "0.1.0"
 

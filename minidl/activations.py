@@ -48,7 +48,9 @@ import numpy
 
 from .autograd import Tensor, as_tensor
 from .identifiers import Family
-from .ops import activation as A, math as M, nn
+from .ops import activation as A
+from .ops import math as M
+from .ops import nn
 from .ops.shape import getitem
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "sigmoid", "hard_sigmoid",
@@ -73,7 +75,8 @@ def _mask(condition, dtype):
     return Tensor._wrap(condition.astype(dtype))
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+def relu(x, negative_slope: float = 0.0, max_value: float | None = None,
+         threshold: float = 0.0) -> Tensor:
     """Rectified linear unit with Keras's options.
 
     ``f(x) = min(x, max_value)`` for ``x > threshold`` (``x`` when ``max_value`` is None),
@@ -110,27 +113,27 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     return y
 
 
-def relu6(x):
+def relu6(x) -> Tensor:
     """``min(max(x, 0), 6)``; the gradient is 1 strictly between 0 and 6."""
     return M.clip(as_tensor(x), 0.0, 6.0, strict=True)
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     """``x`` if ``x > 0`` else ``negative_slope * x``."""
     return A.leaky_relu(as_tensor(x), _number(negative_slope, "negative_slope"))
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha: float = 1.0) -> Tensor:
     """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
     return A.elu(as_tensor(x), _number(alpha, "alpha"))
 
 
-def selu(x):
+def selu(x) -> Tensor:
     """``scale * elu(x, alpha)`` with ``alpha = 1.67326324``, ``scale = 1.05070098``."""
     return _SELU_SCALE * A.elu(as_tensor(x), _SELU_ALPHA)
 
 
-def celu(x, alpha=1.0):
+def celu(x, alpha: float = 1.0) -> Tensor:
     """``max(x, 0) + min(0, alpha * (exp(x / alpha) - 1))``; ``alpha`` must be > 0."""
     alpha = _number(alpha, "alpha")
     if alpha <= 0:
@@ -138,17 +141,17 @@ def celu(x, alpha=1.0):
     return alpha * A.elu(as_tensor(x) * (1.0 / alpha), 1.0)
 
 
-def sigmoid(x):
+def sigmoid(x) -> Tensor:
     """``1 / (1 + exp(-x))``."""
     return M.sigmoid(as_tensor(x))
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x) -> Tensor:
     """``relu6(x + 3) / 6`` (Keras 3's piecewise-linear sigmoid)."""
     return relu6(as_tensor(x) + 3.0) * (1.0 / 6.0)
 
 
-def hard_silu(x):
+def hard_silu(x) -> Tensor:
     """``x * hard_sigmoid(x)``."""
     x = as_tensor(x)
     return x * hard_sigmoid(x)
@@ -157,43 +160,43 @@ def hard_silu(x):
 hard_swish = hard_silu
 
 
-def hard_tanh(x):
+def hard_tanh(x) -> Tensor:
     """``clip(x, -1, 1)``."""
     return M.clip(as_tensor(x), -1.0, 1.0)
 
 
-def tanh(x):
+def tanh(x) -> Tensor:
     """The hyperbolic tangent."""
     return M.tanh(as_tensor(x))
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x), axis)``, computed stably."""
     return nn.softmax(as_tensor(x), axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis: int = -1) -> Tensor:
     """``x - logsumexp(x, axis)``, computed stably."""
     return nn.log_softmax(as_tensor(x), axis)
 
 
-def softplus(x):
+def softplus(x) -> Tensor:
     """``log(1 + exp(x))``, stable for large ``|x|``."""
     return A.softplus(as_tensor(x))
 
 
-def log_sigmoid(x):
+def log_sigmoid(x) -> Tensor:
     """``log(sigmoid(x)) = -softplus(-x)``."""
     return -A.softplus(-as_tensor(x))
 
 
-def softsign(x):
+def softsign(x) -> Tensor:
     """``x / (1 + |x|)``."""
     x = as_tensor(x)
     return x / (M.abs(x) + 1.0)
 
 
-def silu(x):
+def silu(x) -> Tensor:
     """``x * sigmoid(x)`` (Swish)."""
     return A.silu(as_tensor(x))
 
@@ -201,7 +204,7 @@ def silu(x):
 swish = silu
 
 
-def gelu(x, approximate=False):
+def gelu(x, approximate: bool = False) -> Tensor:
     """Gaussian error linear unit ``x * Phi(x)``.
 
     ``approximate=False`` (default, as Keras 3): ``0.5 x (1 + erf(x / sqrt(2)))``;
@@ -210,18 +213,18 @@ def gelu(x, approximate=False):
     return A.gelu(as_tensor(x), approximate)
 
 
-def mish(x):
+def mish(x) -> Tensor:
     """``x * tanh(softplus(x))``."""
     x = as_tensor(x)
     return x * M.tanh(A.softplus(x))
 
 
-def exponential(x):
+def exponential(x) -> Tensor:
     """``exp(x)``."""
     return M.exp(as_tensor(x))
 
 
-def glu(x, axis=-1):
+def glu(x, axis: int = -1) -> Tensor:
     """Gated linear unit ``a * sigmoid(b)``, where ``a`` and ``b`` are the first and second
     halves of ``x`` along ``axis``; the output is half as long there.
 
@@ -244,7 +247,7 @@ def glu(x, axis=-1):
     return first * M.sigmoid(second)
 
 
-def tanh_shrink(x):
+def tanh_shrink(x) -> Tensor:
     """``x - tanh(x)``."""
     x = as_tensor(x)
     return x - M.tanh(x)
@@ -257,7 +260,7 @@ def _threshold_value(threshold):
     return threshold
 
 
-def soft_shrink(x, threshold=0.5):
+def soft_shrink(x, threshold: float = 0.5) -> Tensor:
     """``x - threshold`` above ``threshold``, ``x + threshold`` below ``-threshold``, else
     0; computed as ``x - clip(x, -threshold, threshold)``."""
     t = _threshold_value(threshold)
@@ -265,14 +268,14 @@ def soft_shrink(x, threshold=0.5):
     return x - M.clip(x, -t, t)
 
 
-def hard_shrink(x, threshold=0.5):
+def hard_shrink(x, threshold: float = 0.5) -> Tensor:
     """``x`` where ``|x| > threshold``, else 0."""
     t = _threshold_value(threshold)
     x = as_tensor(x)
     return x * _mask(x.xp.abs(x.data) > t, x.dtype)
 
 
-def squareplus(x, b=4):
+def squareplus(x, b: float = 4) -> Tensor:
     """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU; ``b >= 0`` sets the curvature at 0."""
     b = _number(b, "b")
     if b < 0:
@@ -281,7 +284,7 @@ def squareplus(x, b=4):
     return (x + M.sqrt(x * x + b)) * 0.5
 
 
-def sparse_plus(x):
+def sparse_plus(x) -> Tensor:
     """0 for ``x <= -1``, ``x`` for ``x >= 1``, ``(x + 1)^2 / 4`` between; computed as
     ``(c + 1)^2 / 4 + relu(x - 1)`` with ``c = clip(x, -1, 1)``."""
     x = as_tensor(x)
@@ -289,13 +292,13 @@ def sparse_plus(x):
     return c * c * 0.25 + M.relu(x - 1.0)
 
 
-def sparse_sigmoid(x):
+def sparse_sigmoid(x) -> Tensor:
     """``clip(x + 1, 0, 2) / 2``: 0 below -1, 1 above 1, linear between (the derivative
     of ``sparse_plus``)."""
     return M.clip(as_tensor(x) + 1.0, 0.0, 2.0) * 0.5
 
 
-def threshold(x, threshold, default_value):
+def threshold(x, threshold: float, default_value: float) -> Tensor:
     """``x`` where ``x > threshold``, else ``default_value`` (both numbers)."""
     threshold = _number(threshold, "threshold")
     default_value = _number(default_value, "default_value")
@@ -303,7 +306,7 @@ def threshold(x, threshold, default_value):
     return M.where(x.data > threshold, x, default_value)
 
 
-def linear(x):
+def linear(x) -> Tensor:
     """The identity: ``x`` itself."""
     return as_tensor(x)
 
@@ -318,7 +321,7 @@ _family.register(silu, "swish")
 _family.register(hard_silu, "hard_swish")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier, custom_objects: dict | None = None):
     """An activation function from a name (``"relu"``), Keras's serialized function
     ``{"class_name": "function", "config": "relu"}``, or a callable; None gives
     ``linear``.
@@ -331,7 +334,7 @@ def get(identifier, custom_objects=None):
     return _family.get(identifier, custom_objects)
 
 
-def serialize(activation):
+def serialize(activation) -> str | dict:
     """The name of a built-in activation (``"linear"`` for None); other callables are
     serialized with their ``get_config`` or by name."""
     if activation is None:
@@ -339,5 +342,5 @@ def serialize(activation):
     return _family.serialize(activation)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     return _family.deserialize(config, custom_objects)

@@ -39,7 +39,7 @@ _grad_mode = contextvars.ContextVar("minidl_grad_enabled", default=True)
 _recording = _grad_mode.get   # bound once: the tape reads it at every op
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """Whether ops record on the tape in this thread (``no_grad`` turns it off)."""
     return _recording()
 
@@ -64,12 +64,12 @@ class _set_grad_enabled(contextlib.ContextDecorator):
         return _set_grad_enabled(self.mode)
 
 
-def no_grad():
+def no_grad() -> contextlib.ContextDecorator:
     """``with no_grad(): ...`` records nothing on the tape, in this thread only."""
     return _set_grad_enabled(False)
 
 
-def enable_grad():
+def enable_grad() -> contextlib.ContextDecorator:
     """``with enable_grad(): ...`` records again inside a ``no_grad`` block (this
     thread's)."""
     return _set_grad_enabled(True)
@@ -96,7 +96,8 @@ class Tensor:
     __slots__ = ("data", "requires_grad", "creator", "generation", "name", "_grad",
                  "__weakref__")
 
-    def __init__(self, data, requires_grad=False, dtype=None, backend=None, name=None):
+    def __init__(self, data, requires_grad: bool = False, dtype=None, backend=None,
+                 name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         if data is None:  # NumPy would silently make it nan
@@ -108,8 +109,9 @@ class Tensor:
             dtype = config.floatx()  # Python scalars and lists
         array = b.asarray(data, dtype=dtype)
         if requires_grad and not _is_float(array.dtype):
-            raise TypeError(f"requires_grad=True needs a floating dtype, got {array.dtype}; "
-                            "integer and bool tensors never require a gradient")
+            raise TypeError("requires_grad=True needs a floating dtype, got "
+                            f"{array.dtype}; integer and bool tensors never require a "
+                            "gradient")
         self.data = array
         self.requires_grad = bool(requires_grad)
         self.creator = None
@@ -151,20 +153,20 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}{grad})"
 
-    def numpy(self):
+    def numpy(self) -> numpy.ndarray:
         """A host NumPy copy of the data, whatever the backend."""
         return self.backend.to_numpy(self.data)
 
     def item(self):
         return self.data.item()
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.data)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.data)
 
-    def to(self, backend):
+    def to(self, backend) -> "Tensor":
         """A copy on another backend (``"numpy"`` or ``"cupy"``); keeps requires_grad."""
         b = _backend.resolve(backend)
         if b == self.backend:
@@ -173,7 +175,7 @@ class Tensor:
             self.backend.to_numpy(self.data)
         return Tensor(data, requires_grad=self.requires_grad, backend=b)
 
-    def astype(self, dtype):
+    def astype(self, dtype) -> "Tensor":
         return _math.cast(self, dtype)
 
     # -- gradients -------------------------------------------------------------------
@@ -193,25 +195,27 @@ class Tensor:
         self._grad = value
 
     @property
-    def grad_tensor(self):
-        """The gradient as a Tensor; after ``backward(create_graph=True)`` it is on the tape."""
+    def grad_tensor(self) -> "Tensor | None":
+        """The gradient as a Tensor; after ``backward(create_graph=True)`` it is on the
+        tape."""
         g = self._grad
         return g if isinstance(g, Tensor) or g is None else Tensor._wrap(g)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self._grad = None
 
-    def detach(self):
+    def detach(self) -> "Tensor":
         """The same data, cut from the tape."""
         return Tensor._wrap(self.data)
 
-    def requires_grad_(self, flag=True):
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and not _is_float(self.dtype):
             raise TypeError(f"requires_grad=True needs a floating dtype, got {self.dtype}")
         self.requires_grad = bool(flag)
         return self
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
+    def backward(self, grad=None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
 
         Args:
@@ -268,27 +272,27 @@ class Tensor:
     def min(self, axis=None, keepdims=False): return _red.min(self, axis, keepdims)
     def var(self, axis=None, keepdims=False): return _red.var(self, axis, keepdims)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
         return _shape.reshape(self, shape)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes) -> "Tensor":
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = axes[0]
         return _shape.transpose(self, axes or None)
 
     @property
-    def T(self):
+    def T(self) -> "Tensor":
         return _shape.transpose(self, None)
 
 
-def tensor(data, requires_grad=False, dtype=None, backend=None):
+def tensor(data, requires_grad: bool = False, dtype=None, backend=None) -> Tensor:
     """Create a Tensor (see ``Tensor``)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=backend)
 
 
-def as_tensor(value, like=None):
+def as_tensor(value, like: Tensor | None = None) -> Tensor:
     """``value`` as a Tensor: Tensors pass through; arrays keep their dtype; a Python
     scalar takes ``like``'s dtype when ``like`` is a floating Tensor (so float32 stays
     float32), else floatx. Arrays must live on ``like``'s backend (NumPy scalars go to
@@ -302,9 +306,9 @@ def as_tensor(value, like=None):
         owner = _backend.backend_of(value)
         # a NumPy scalar is a host number like a Python one: it goes to any backend
         if owner != b and not isinstance(value, numpy.generic):
-            raise ValueError(f"cannot mix a {owner.name} array with a {b.name} tensor in one "
-                             f"op; move the array with mdl.tensor(array, backend={b.name!r})"
-                             f" or the tensor with .to({owner.name!r})")
+            raise ValueError(f"cannot mix a {owner.name} array with a {b.name} tensor in "
+                             "one op; move the array with mdl.tensor(array, "
+                             f"backend={b.name!r}) or the tensor with .to({owner.name!r})")
         return Tensor._wrap(b.xp.asarray(value))
     dtype = like.dtype if _is_float(like.dtype) else config.floatx()
     return Tensor._wrap(b.xp.asarray(value, dtype=dtype))
@@ -335,12 +339,17 @@ class Function:
     _saved = ()
 
     @classmethod
-    def apply(cls, *inputs, **params):
+    def apply(cls, *inputs, **params) -> Tensor | tuple:
         return cls(**params)(*inputs)
 
     def __call__(self, *inputs):
         inputs = _to_tensors(inputs)
-        self.xp = xp = inputs[0].xp if inputs else _backend.get_backend().xp
+        if not inputs:
+            self.xp = xp = _backend.get_backend().xp
+        elif type(inputs[0].data) is numpy.ndarray:  # the common case, without lookups
+            self.xp = xp = numpy
+        else:
+            self.xp = xp = inputs[0].xp
         outputs = self.forward(*[x.data for x in inputs])
         single = not isinstance(outputs, tuple)
         outputs = [Tensor._wrap(y if isinstance(y, xp.ndarray) else xp.asarray(y))
@@ -383,6 +392,13 @@ class Function:
 
 
 def _to_tensors(values):
+    kind = None
+    for v in values:  # the common case first: Tensors of one array type, returned as is
+        if not isinstance(v, Tensor) or (kind is not None and type(v.data) is not kind):
+            break
+        kind = type(v.data)
+    else:
+        return values
     if all(isinstance(v, Tensor) for v in values):
         tensors = values
     else:
@@ -400,9 +416,10 @@ def _to_tensors(values):
     return tensors
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
-         allow_unused=False):
-    """The gradients of ``outputs`` w.r.t. ``inputs`` as Tensors (like torch.autograd.grad).
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+         retain_graph: bool | None = None, allow_unused: bool = False) -> tuple:
+    """The gradients of ``outputs`` w.r.t. ``inputs`` as Tensors (like
+    torch.autograd.grad).
 
     ``.grad`` of the inputs is left untouched. With ``create_graph=True`` the returned
     Tensors are on the tape and can be differentiated again.
@@ -415,7 +432,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"inputs[{i}] does not require a gradient")
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+        grad_outputs = [grad_outputs] * (len(outputs) if grad_outputs is None else 1)
     retain = create_graph if retain_graph is None else retain_graph
     found = _run_backward(outputs, list(grad_outputs), inputs, retain, create_graph)
     result = []
@@ -432,6 +449,9 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
 
 
 def _seed_grad(y, g):
+    if not y.requires_grad:
+        raise ValueError("backward() on a tensor that does not require a gradient (no "
+                         "input had requires_grad=True, or it was made under no_grad())")
     if g is None:
         if y.size != 1:
             raise ValueError(f"backward() on a tensor of shape {y.shape} needs grad= "
@@ -441,7 +461,8 @@ def _seed_grad(y, g):
     g = as_tensor(g, y)
     if g.shape != y.shape:
         raise ValueError(f"grad of shape {g.shape} for an output of shape {y.shape}")
-    # y's gradient has y's dtype (a float64 seed for a float32 leaf must not leak into .grad)
+    # y's gradient has y's dtype (a float64 seed for a float32 leaf must not leak into
+    # .grad)
     return g if g.dtype == y.dtype else g.astype(y.dtype)
 
 
@@ -459,17 +480,10 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
 
     def accumulate(x, g):
         key = id(x)
-        if key in grads:
-            grads[key] = (x, grads[key][1] + g)
-        else:
-            grads[key] = (x, g)
+        grads[key] = (x, grads[key][1] + g) if key in grads else (x, g)
 
     with _set_grad_enabled(create_graph):
         for y, g in zip(outputs, grad_outputs):
-            if not y.requires_grad:
-                raise ValueError("backward() on a tensor that does not require a gradient "
-                                 "(no input had requires_grad=True, or it was made under "
-                                 "no_grad())")
             seed = _seed_grad(y, g)
             seeds.append(seed)
             accumulate(y, seed)
@@ -477,32 +491,10 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 push(y.creator)
         while heap:
             f = heapq.heappop(heap)[2]
-            if f.inputs is None:
-                raise RuntimeError(f"backward through {type(f).__name__} a second time: its "
-                                   "tape was freed; pass retain_graph=True to the first "
-                                   "backward")
-            gys = []
-            for ref in f._outputs:
-                y = ref()
-                entry = None if y is None else grads.get(id(y))
-                if entry is not None and (wanted is None or id(y) not in wanted):
-                    del grads[id(y)]  # an intermediate: its gradient is consumed here
-                gys.append(None if entry is None else entry[1])
-            if all(g is None for g in gys):
+            ys, gys = _output_grads(f, grads, wanted)  # ys: alive for f.backward
+            if gys is None:
                 continue
-            if any(g is None for g in gys):
-                gys = [Tensor._wrap(f.xp.zeros(shape, dtype)) if g is None else g
-                       for g, (shape, dtype) in zip(gys, f._output_meta)]
-            gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            if len(gxs) != len(f.inputs):
-                raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} "
-                                   f"gradients for {len(f.inputs)} inputs")
-            for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
-                if gx is None or not x.requires_grad:
-                    continue
-                gx = _check_grad(f, i, x, as_tensor(gx, x))
+            for x, gx in _input_grads(f, gys):
                 accumulate(x, gx)
                 if x.creator is not None:
                     push(x.creator)
@@ -510,20 +502,62 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 f._release()
     if inputs is not None:
         return grads
-    # an array handed to a leaf must be its own: not the caller's seed, not another leaf's
+    _store_leaf_grads(grads, seeds, create_graph)
+    return None
+
+
+def _output_grads(f, grads, wanted):
+    """``(outputs, gradients)`` of ``f``: its live outputs (a backward may read them
+    through ``self.outputs``, so the caller holds them until it has run) and their
+    gradients (zeros for outputs nobody used; None when no output has one).
+    Intermediates' gradients are consumed (removed from ``grads``)."""
+    if f.inputs is None:
+        raise RuntimeError(f"backward through {type(f).__name__} a second time: its tape "
+                           "was freed; pass retain_graph=True to the first backward")
+    ys = [ref() for ref in f._outputs]
+    gys = []
+    for y in ys:
+        entry = None if y is None else grads.get(id(y))
+        if entry is not None and (wanted is None or id(y) not in wanted):
+            del grads[id(y)]
+        gys.append(None if entry is None else entry[1])
+    if all(g is None for g in gys):
+        return ys, None
+    if any(g is None for g in gys):
+        gys = [Tensor._wrap(f.xp.zeros(shape, dtype)) if g is None else g
+               for g, (shape, dtype) in zip(gys, f._output_meta)]
+    return ys, gys
+
+
+def _input_grads(f, gys):
+    """``(input, gradient)`` for each input of ``f`` that needs one, checked."""
+    gxs = f.backward(*gys)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} gradients "
+                           f"for {len(f.inputs)} inputs")
+    return [(x, _check_grad(f, i, x, as_tensor(gx, x)))
+            for i, (x, gx) in enumerate(zip(f.inputs, gxs))
+            if gx is not None and x.requires_grad]
+
+
+def _store_leaf_grads(grads, seeds, create_graph):
+    """Add each leaf's gradient to its ``.grad``; an array handed to a leaf is its own:
+    not the caller's seed, not another leaf's."""
     taken = {id(g.data) for g in seeds}
     for x, g in grads.values():
-        if x.creator is None:
-            if x._grad is None and create_graph:
-                x._grad = g
-            elif x._grad is None:
-                x._grad = g.data.copy() if id(g.data) in taken else g.data
-                taken.add(id(x._grad))
-            elif create_graph:
-                x._grad = x.grad_tensor + g
-            else:  # asarray: NumPy turns the sum of two 0-d arrays into a scalar
-                x._grad = x.xp.asarray(x.grad + g.data)
-    return None
+        if x.creator is not None:
+            continue
+        if x._grad is None and create_graph:
+            x._grad = g
+        elif x._grad is None:
+            x._grad = g.data.copy() if id(g.data) in taken else g.data
+            taken.add(id(x._grad))
+        elif create_graph:
+            x._grad = x.grad_tensor + g
+        else:  # asarray: NumPy turns the sum of two 0-d arrays into a scalar
+            x._grad = x.xp.asarray(x.grad + g.data)
 
 
 def _check_grad(f, index, x, gx):

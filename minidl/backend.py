@@ -31,7 +31,7 @@ class Backend:
     Compares equal to its name, so ``tensor.backend == "cupy"`` reads naturally.
     """
 
-    def __init__(self, name, xp):
+    def __init__(self, name: str, xp) -> None:
         self.name = name
         self.xp = xp
 
@@ -92,7 +92,7 @@ def _load_cupy():
     return Backend("cupy", cupy)
 
 
-def resolve(backend=None):
+def resolve(backend: str | Backend | None = None) -> Backend:
     """The ``Backend`` for a name, a Backend, or ``None`` (the current default)."""
     if backend is None:
         return get_backend()
@@ -106,7 +106,7 @@ def resolve(backend=None):
     return _backends[name]
 
 
-def available_backends():
+def available_backends() -> list[str]:
     """Names of the backends usable on this machine."""
     names = ["numpy"]
     try:
@@ -122,7 +122,7 @@ def is_array(data):
     return backend_of(data).owns(data)
 
 
-def backend_of(array):
+def backend_of(array) -> Backend:
     """The backend that owns ``array`` (NumPy for anything that is not a CuPy array)."""
     if type(array) is numpy.ndarray:  # the common case, checked first for speed
         return _NUMPY
@@ -135,7 +135,7 @@ _default = None   # the process-wide default (set_backend)
 _scoped = contextvars.ContextVar("minidl_backend", default=None)  # use_backend, per thread
 
 
-def get_backend():
+def get_backend() -> Backend:
     """The default backend: the one new tensors, layers and models use (this thread's
     ``use_backend`` block, else the process-wide ``set_backend`` choice)."""
     global _default
@@ -143,11 +143,12 @@ def get_backend():
     if scoped is not None:
         return scoped
     if _default is None:
-        _default = resolve(os.environ.get("MINIDL_BACKEND") or config.get("backend", "numpy"))
+        name = os.environ.get("MINIDL_BACKEND") or config.get("backend", "numpy")
+        _default = resolve(name)
     return _default
 
 
-def set_backend(name):
+def set_backend(name: str | Backend | None) -> Backend:
     """Set the default backend of every thread (``"numpy"`` or ``"cupy"``); returns the
     Backend. Inside a ``use_backend`` block, the block's backend stays in force until it
     ends."""
@@ -157,7 +158,7 @@ def set_backend(name):
 
 
 @contextlib.contextmanager
-def use_backend(name):
+def use_backend(name: str | Backend | None):
     """``with use_backend("cupy"): ...`` makes ``name`` the default inside the block, for
     the calling thread only (another thread keeps its own default)."""
     backend = resolve(name)

@@ -36,7 +36,8 @@ __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpo
 
 # -- argument checks ---------------------------------------------------------------------
 def _check_int(value, name, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
+            value < minimum:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
 
@@ -86,7 +87,7 @@ class Callback:
     0``) restores them into the callbacks of the same classes, in the same order.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.model = None
         self.params = {}
 
@@ -125,7 +126,7 @@ class CallbackList:
     model (``ModelCheckpoint``) come last, so that a checkpoint holds the epoch's
     complete state (a learning rate just reduced, the other callbacks' counters)."""
 
-    def __init__(self, callbacks, model, params, defaults=()):
+    def __init__(self, callbacks, model, params, defaults=()) -> None:
         if isinstance(callbacks, Callback):  # one callback given without a list
             callbacks = [callbacks]
         if callbacks is not None and not isinstance(callbacks, (list, tuple)):
@@ -218,7 +219,7 @@ def _float(value):
 class History(Callback):
     """Records every epoch's logs: ``history.history["loss"]`` is a list, one per epoch."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.history = {}
         self.epoch = []
@@ -269,7 +270,7 @@ class ProgbarLogger(Callback):
     written, with no control characters. ``verbose=2`` writes only the lines.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._bar = None
         self._title, self._steps, self._seen, self._start = "", None, 0, 0.0
@@ -339,13 +340,32 @@ class ProgbarLogger(Callback):
         self._end()
 
 
-def _monitor_op(mode, monitor):
+def _check_mode(mode):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode={mode!r} must be 'auto', 'min' or 'max'")
-    if mode == "auto":
-        mode = "max" if ("acc" in monitor or monitor.startswith("fmeasure")
-                         or "auc" in monitor) else "min"
     return mode
+
+
+def _direction(mode, monitor, model):
+    """``"min"`` or ``"max"``: ``mode``, or for ``"auto"`` Keras 3's rule on ``monitor``
+    without its ``val_`` prefix: ``loss`` is minimized; a compiled metric of that name is
+    minimized or maximized as its ``_direction`` (``"down"`` / ``"up"``) says.
+
+    Raises:
+        ValueError: ``"auto"`` for a quantity whose direction is unknown.
+    """
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    for metric in getattr(model, "compiled_metrics", None) or ():
+        direction = getattr(metric, "_direction", None)
+        if getattr(metric, "name", None) == name and direction is not None:
+            return "max" if direction == "up" else "min"
+    if name == "loss":
+        return "min"
+    raise ValueError(f"mode='auto' cannot tell whether monitor={monitor!r} should be "
+                     "minimized or maximized (it is not the loss nor a compiled metric "
+                     "with a known direction): pass mode='min' or mode='max'")
 
 
 def _improved(mode, current, best, min_delta=0.0):
@@ -356,13 +376,26 @@ def _improved(mode, current, best, min_delta=0.0):
 
 class _Monitoring(Callback):
     """A callback that watches ``monitor`` in the epoch logs and warns once, at the first
-    epoch end where it is missing."""
+    epoch end where it is missing. ``mode="auto"`` minimizes the loss and follows a
+    compiled metric's direction (``val_`` prefix ignored); any other quantity needs
+    ``mode="min"`` or ``"max"`` (a ``ValueError`` at the start of ``fit``)."""
 
     def __init__(self, monitor, mode):
         super().__init__()
         self.monitor = _check_monitor(monitor)
-        self.mode = _monitor_op(mode, monitor)
+        self.mode = _check_mode(mode)
+        self._mode = None  # "min" or "max", decided with the model's metrics known
         self._warned = False
+
+    def _decide_mode(self):
+        """Decide the direction now (at ``on_train_begin``: a bad ``"auto"`` fails before
+        the first epoch, and a recompiled model is looked at again)."""
+        self._mode = _direction(self.mode, self.monitor, self.model)
+
+    def _improved(self, current, reference, min_delta=0.0):
+        if self._mode is None:  # hooks called without on_train_begin
+            self._decide_mode()
+        return _improved(self._mode, current, reference, min_delta)
 
     def _current(self, logs, what):
         """``logs[monitor]``, or None (warning once) when it is missing."""
@@ -408,9 +441,11 @@ class ModelCheckpoint(_Monitoring):
 
     _saves_model = True
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(self, filepath: str | bytes | os.PathLike, monitor: str = "val_loss",
+                 verbose: int = 0, save_best_only: bool = False,
+                 save_weights_only: bool = False, mode: str = "auto",
+                 save_freq: str | int = "epoch",
+                 initial_value_threshold: float | None = None) -> None:
         super().__init__(monitor, mode)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or
                                      not isinstance(save_freq, int) or save_freq < 1):
@@ -429,6 +464,8 @@ class ModelCheckpoint(_Monitoring):
         self._epoch = 0
 
     def on_train_begin(self, logs=None):
+        if self.save_best_only:
+            self._decide_mode()
         if "metrics" not in self.params:
             return
         logged = set(self.params["metrics"]) | {"epoch"}
@@ -463,7 +500,7 @@ class ModelCheckpoint(_Monitoring):
         path = self.filepath.format(**{"epoch": epoch + 1, **fields, **logs})
         if self.save_best_only:
             current = self._current(logs, "Saving the best model")
-            if current is None or not _improved(self.mode, current, self.best):
+            if current is None or not self._improved(current, self.best):
                 return
             self.best = current
         if not _writes_files():
@@ -482,11 +519,18 @@ class ModelCheckpoint(_Monitoring):
 class EarlyStopping(_Monitoring):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
     with ``restore_best_weights`` the best epoch's weights are put back. A ``monitor``
-    missing from the logs warns once and stops nothing."""
+    missing from the logs warns once and stops nothing.
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0,
-                 mode="auto", baseline=None, restore_best_weights=False,
-                 start_from_epoch=0):
+    ``best`` starts as None: every improvement on it records the epoch (and its weights).
+    A ``baseline`` only decides whether that improvement restarts the count: one that
+    does not also beat the baseline leaves ``wait`` counting, so a run that has not
+    beaten the baseline for ``patience`` epochs stops at its next epoch without a new
+    best (values that keep improving never stop it), as in Keras.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__(monitor, mode)
         self.min_delta = abs(_check_number(min_delta, "min_delta"))
         self.patience = _check_int(patience, "patience")
@@ -498,10 +542,12 @@ class EarlyStopping(_Monitoring):
         self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):
+        self._decide_mode()
         self.wait = 0
-        self.best = self.baseline
+        self.best = None
         self.best_weights = None
         self.best_epoch = 0
+        self.stopped_epoch = 0
 
     def get_state(self):
         return {"wait": self.wait, "best": _float(self.best), "best_epoch": self.best_epoch,
@@ -517,12 +563,15 @@ class EarlyStopping(_Monitoring):
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
-        if _improved(self.mode, current, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = current, epoch, 0
+        if self._improved(current, self.best, self.min_delta):
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(current, self.baseline,
+                                                       self.min_delta):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
@@ -542,8 +591,9 @@ class ReduceLROnPlateau(_Monitoring):
 
     _adds_logs = ("learning_rate",)
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__(monitor, mode)
         factor = _check_number(factor, "factor")
         if not 0 < factor < 1:
@@ -552,6 +602,10 @@ class ReduceLROnPlateau(_Monitoring):
         self.verbose, self.min_delta = verbose, _check_number(min_delta, "min_delta", 0)
         self.cooldown = _check_int(cooldown, "cooldown")
         self.min_lr = _check_number(min_lr, "min_lr", 0)
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        self._decide_mode()
         self.best, self.wait, self.cooldown_counter = None, 0, 0
 
     def get_state(self):
@@ -571,7 +625,7 @@ class ReduceLROnPlateau(_Monitoring):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if _improved(self.mode, current, self.best, self.min_delta):
+        if self._improved(current, self.best, self.min_delta):
             self.best, self.wait = current, 0
         elif self.cooldown_counter <= 0:
             self.wait += 1
@@ -593,7 +647,7 @@ class LearningRateScheduler(Callback):
 
     _adds_logs = ("learning_rate",)
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule, verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
@@ -615,7 +669,8 @@ class LearningRateScheduler(Callback):
 class CSVLogger(Callback):
     """Append each epoch's logs as a CSV row (``epoch`` first, keys sorted)."""
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: str | bytes | os.PathLike, separator: str = ",",
+                 append: bool = False) -> None:
         super().__init__()
         if not isinstance(separator, str) or len(separator) != 1:
             raise TypeError(f"separator={separator!r} must be a one-character string")
@@ -665,11 +720,12 @@ class TerminateOnNaN(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions: ``on_epoch_begin(epoch, logs)``,
     ``on_epoch_end(epoch, logs)``, ``on_train_batch_begin(batch, logs)``,
-    ``on_train_batch_end(batch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``."""
+    ``on_train_batch_end(batch, logs)``, ``on_train_begin(logs)``,
+    ``on_train_end(logs)``."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 **kwargs):
+                 **kwargs) -> None:
         super().__init__()
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,

@@ -19,7 +19,8 @@ from .backend import backend_of
 
 __all__ = ["check", "deferred", "read"]
 
-_pending = contextvars.ContextVar("minidl_pending_checks", default=None)  # inside deferred()
+# the checks queued inside deferred()
+_pending = contextvars.ContextVar("minidl_pending_checks", default=None)
 
 
 def check(flag, error):

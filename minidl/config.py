@@ -19,17 +19,53 @@ from .limits import FormatError
 
 __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format",
            "set_image_data_format", "cpu_kernels", "set_cpu_kernels", "num_threads",
-           "set_num_threads", "config_path", "get"]
+           "set_num_threads", "usable_cpus", "config_path", "get"]
 
 _FLOATX = ("float16", "float32", "float64")
 _FORMATS = ("channels_last", "channels_first")
 _CPU_KERNELS = ("auto", "numba", "numpy")
 MAX_FILE_BYTES = 1 << 20   # minidl.json
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota
+    (``cpu.max`` of cgroup v2, ``cpu.cfs_quota_us / cpu.cfs_period_us`` of v1), at least
+    1."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        count = min(count, max(1, int(quota + 0.5)))
+    return max(1, count)
+
+
+def _cgroup_quota():
+    """The cgroup's CPU quota in CPUs, or None when unlimited or unreadable."""
+    for path, parse in (("/sys/fs/cgroup/cpu.max", lambda t: t.split()),
+                        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", None)):
+        try:
+            with open(path) as f:
+                text = f.read()
+            if parse is None:
+                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+                    fields = [text.strip(), f.read().strip()]
+            else:
+                fields = parse(text)
+            if fields[0] in ("max", "-1"):
+                return None
+            return int(fields[0]) / int(fields[1])
+        except (OSError, ValueError, IndexError, ZeroDivisionError):
+            continue
+    return None
+
+
 _settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last",
-             "backend": "numpy", "cpu_kernels": "auto", "num_threads": os.cpu_count() or 1}
+             "backend": "numpy", "cpu_kernels": "auto", "num_threads": usable_cpus()}
 
 
-def config_path():
+def config_path() -> str:
     home = os.environ.get("MINIDL_HOME") or os.path.join(os.path.expanduser("~"), ".minidl")
     return os.path.join(home, "minidl.json")
 
@@ -42,8 +78,8 @@ def _load():
         return
     values = _read_json(path)
     setters = {"floatx": set_floatx, "epsilon": set_epsilon,
-               "image_data_format": set_image_data_format, "cpu_kernels": _choose_cpu_kernels,
-               "num_threads": set_num_threads}
+               "image_data_format": set_image_data_format,
+               "cpu_kernels": _choose_cpu_kernels, "num_threads": set_num_threads}
     for key, value in values.items():
         try:
             if key in setters:
@@ -73,45 +109,46 @@ def _read_json(path):
     return values
 
 
-def get(key, default=None):
+def get(key: str, default=None):
     """A raw setting from minidl.json (e.g. ``"backend"``)."""
     return _settings.get(key, default)
 
 
-def floatx():
+def floatx() -> str:
     """The default float dtype name for Python scalars, lists and new weights."""
     return _settings["floatx"]
 
 
-def set_floatx(value):
+def set_floatx(value: str) -> None:
     if value not in _FLOATX:
         raise ValueError(f"floatx={value!r} is not one of {_FLOATX}")
     _settings["floatx"] = value
 
 
-def epsilon():
+def epsilon() -> float:
     """The fuzz factor used in numeric expressions (Keras's ``epsilon()``)."""
     return _settings["epsilon"]
 
 
-def set_epsilon(value):
+def set_epsilon(value: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"epsilon={value!r} must be a positive number")
     _settings["epsilon"] = float(value)
 
 
-def image_data_format():
-    """``"channels_last"`` (default) or ``"channels_first"``: what ``data_format=None`` means."""
+def image_data_format() -> str:
+    """``"channels_last"`` (default) or ``"channels_first"``: what ``data_format=None``
+    means."""
     return _settings["image_data_format"]
 
 
-def set_image_data_format(value):
+def set_image_data_format(value: str) -> None:
     if not isinstance(value, str) or value.lower() not in _FORMATS:
         raise ValueError(f"image_data_format={value!r} is not one of {_FORMATS}")
     _settings["image_data_format"] = value.lower()
 
 
-def cpu_kernels():
+def cpu_kernels() -> str:
     """The CPU kernels the depthwise ops run now: ``"numba"`` (compiled) or ``"numpy"``.
 
     ``"auto"`` (the default) means Numba when it is importable, else NumPy.
@@ -124,7 +161,8 @@ def cpu_kernels():
     choice = str(_settings["cpu_kernels"]).lower()
     if choice not in _CPU_KERNELS:
         raise ValueError(f"cpu_kernels={choice!r} (from minidl.config.set_cpu_kernels, "
-                         f"$MINIDL_CPU_KERNELS or minidl.json) is not one of {_CPU_KERNELS}")
+                         f"$MINIDL_CPU_KERNELS or minidl.json) is not one of "
+                         f"{_CPU_KERNELS}")
     if choice == "numpy":
         return "numpy"
     if _numba_importable():
@@ -135,7 +173,7 @@ def cpu_kernels():
     return "numpy"
 
 
-def set_cpu_kernels(value):
+def set_cpu_kernels(value: str) -> None:
     """Choose the depthwise ops' CPU kernels: ``"auto"``, ``"numba"`` or ``"numpy"``.
 
     Raises:
@@ -166,13 +204,15 @@ def _numba_importable():
     return _numba_found
 
 
-def num_threads():
+def num_threads() -> int:
     """Threads minidl's CPU kernels use (compiled kernels and the NumPy path's pool):
-    ``$MINIDL_NUM_THREADS``, else minidl.json's ``num_threads``, else the machine's cores."""
+    ``$MINIDL_NUM_THREADS``, else minidl.json's ``num_threads``, else the CPUs this
+    process may use (``usable_cpus``: affinity and cgroup quota, not the machine's
+    cores)."""
     return _settings["num_threads"]
 
 
-def set_num_threads(value):
+def set_num_threads(value: int) -> None:
     """Set minidl's CPU thread count (BLAS keeps its own: see the README).
 
     Raises:

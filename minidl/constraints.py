@@ -42,7 +42,8 @@ def _number(value, name, minimum=0.0):
 
 def _axis(axis):
     if isinstance(axis, (list, tuple)):
-        if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+        if not axis or not all(isinstance(a, int) and not isinstance(a, bool)
+                               for a in axis):
             raise ValueError(f"axis={axis!r} must be an int or a non-empty list of ints")
         return list(axis)
     if isinstance(axis, bool) or not isinstance(axis, int):
@@ -80,7 +81,7 @@ class MaxNorm(Constraint):
             depthwise kernel).
     """
 
-    def __init__(self, max_value=2, axis=0):
+    def __init__(self, max_value: float = 2, axis: int = 0) -> None:
         self.max_value = _number(max_value, "max_value")
         self.axis = _axis(axis)
 
@@ -109,7 +110,7 @@ class UnitNorm(Constraint):
             depthwise kernel).
     """
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: int = 0) -> None:
         self.axis = _axis(axis)
 
     def project(self, w):
@@ -137,7 +138,8 @@ class MinMaxNorm(Constraint):
         ValueError: when ``min_value > max_value`` or ``rate`` is outside ``[0, 1]``.
     """
 
-    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
+                 axis: int = 0) -> None:
         self.min_value = _number(min_value, "min_value")
         self.max_value = _number(max_value, "max_value")
         if self.min_value > self.max_value:
@@ -163,7 +165,7 @@ for _cls in (Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm):
     _family.register(_cls)
 
 
-def get(identifier, custom_objects=None):
+def get(identifier, custom_objects: dict | None = None):
     """A constraint from a name (``"max_norm"``, ``"non_neg"``), a config dict, an instance
     or a callable ``f(w) -> w``; None gives None.
 
@@ -173,10 +175,10 @@ def get(identifier, custom_objects=None):
     return _family.get(identifier, custom_objects)
 
 
-def serialize(constraint):
+def serialize(constraint) -> dict | str | None:
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form."""
     return _family.serialize(constraint)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     return _family.deserialize(config, custom_objects)

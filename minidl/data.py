@@ -32,7 +32,8 @@ class ArrayIterator:
     knows its steps.
     """
 
-    def __init__(self, x, y=None, batch_size=32, shuffle=True, seed=None):
+    def __init__(self, x, y=None, batch_size: int = 32, shuffle: bool = True,
+                 seed: int | None = None) -> None:
         x = np.asarray(x)
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"x has shape {x.shape}; it needs at least one sample")
@@ -64,7 +65,8 @@ class ArrayIterator:
                 yield self.x[index], self.y[index]
 
 
-def to_categorical(y, num_classes=None, dtype=None):
+def to_categorical(y, num_classes: int | None = None,
+                   dtype: str | None = None) -> np.ndarray:
     """One-hot encode integer labels: shape ``y.shape + (num_classes,)`` (a trailing axis
     of size 1 is dropped first, as Keras).
 
@@ -90,7 +92,8 @@ def to_categorical(y, num_classes=None, dtype=None):
     return out
 
 
-def train_validation_split(x, y, validation_split=0.2, shuffle=True, seed=None):
+def train_validation_split(x, y, validation_split: float = 0.2, shuffle: bool = True,
+                           seed: int | None = None) -> tuple:
     """``(x_train, y_train), (x_val, y_val)``; with ``shuffle`` the samples are permuted
     first (``seed``, or minidl's host generator), otherwise the last fraction is held out
     (as ``fit(validation_split=...)`` does)."""

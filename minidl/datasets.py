@@ -47,7 +47,7 @@ def _read(f, size):
     return b"".join(chunks)
 
 
-def load_idx(path):
+def load_idx(path: str | bytes | os.PathLike) -> np.ndarray:
     """Read an IDX file (``.gz`` or plain, detected from its content) as a NumPy array in
     native byte order.
 
@@ -106,7 +106,7 @@ def _parse(f, path, gzipped):
     return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def save_idx(path, array, compress=None):
+def save_idx(path: str | bytes | os.PathLike, array, compress: bool | None = None) -> None:
     """Write ``array`` as an IDX file (gzip when ``compress`` or ``path`` ends in .gz)."""
     array = np.asarray(array)
     if array.dtype not in _CODES:

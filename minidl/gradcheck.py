@@ -101,7 +101,8 @@ class GradcheckError(AssertionError):
 class GradcheckReport:
     """Per input: the largest absolute and relative error between the two gradients."""
 
-    def __init__(self, method, names, max_abs_error, max_rel_error):
+    def __init__(self, method: str, names: list[str], max_abs_error: list[float],
+                 max_rel_error: list[float]) -> None:
         self.method = method
         self.names = names
         self.max_abs_error = max_abs_error
@@ -139,7 +140,8 @@ class _Objective:
     def __call__(self):
         out = self.fn(*self.tensors)
         if not isinstance(out, Tensor):
-            raise TypeError(f"check_grad: fn must return a Tensor, got {type(out).__name__}")
+            raise TypeError("check_grad: fn must return a Tensor, got "
+                            f"{type(out).__name__}")
         if out.size == 1:
             return out.sum()
         if self.cotangent is None:
@@ -183,7 +185,7 @@ def _scipy(objective, t, eps):
     return g.reshape(shape)
 
 
-def numerical_grad(fn, inputs, eps=None, method="central"):
+def numerical_grad(fn, inputs, eps: float | None = None, method: str = "central") -> list:
     """Numerical gradients of ``fn(*inputs)`` (reduced to a scalar) w.r.t. each floating
     input, as float64 NumPy arrays (``None`` for non-floating inputs)."""
     if method not in ("central", "scipy"):
@@ -236,8 +238,9 @@ def _compare(method, names, analytic, numeric, atol, rtol, order=1):
     return GradcheckReport(method, names, abs_errors, rel_errors)
 
 
-def check_grad(fn, inputs, *, eps=None, atol=None, rtol=None, method="central",
-               names=None, directions=3):
+def check_grad(fn, inputs, *, eps: float | None = None, atol: float | None = None,
+               rtol: float | None = None, method: str = "central",
+               names: list[str] | None = None, directions: int = 3) -> GradcheckReport:
     """Compare the tape's gradients of ``fn(*inputs)`` with numerical ones (float64).
 
     Args:
@@ -311,11 +314,14 @@ def _check_directional(objective, tensors, indices, analytic, names, settings, o
         tape.append(np.array(along))
         numeric.append(np.array(estimate))
     names = [f"{n} (along direction)" for n in names]
-    return _compare("directional", names, tape, numeric, settings.atol, settings.rtol, order)
+    return _compare("directional", names, tape, numeric, settings.atol, settings.rtol,
+                    order)
 
 
-def check_double_grad(fn, inputs, *, eps=None, atol=None, rtol=None, method="central",
-                      names=None, directions=3):
+def check_double_grad(fn, inputs, *, eps: float | None = None, atol: float | None = None,
+                      rtol: float | None = None, method: str = "central",
+                      names: list[str] | None = None,
+                      directions: int = 3) -> GradcheckReport:
     """Check second derivatives: gradcheck ``x -> sum(grad(fn)(x) * r)`` for a fixed random
     ``r``, which exercises every backward formula under ``create_graph=True``.
 
@@ -368,8 +374,9 @@ def check_double_grad(fn, inputs, *, eps=None, atol=None, rtol=None, method="cen
     return _check_order(first_derivative, inputs, 2, settings, names)
 
 
-def check_layer(layer, x, *, eps=None, atol=None, rtol=None, method="central",
-                training=False, directions=3):
+def check_layer(layer, x, *, eps: float | None = None, atol: float | None = None,
+                rtol: float | None = None, method: str = "central", training: bool = False,
+                directions: int = 3) -> GradcheckReport:
     """Gradcheck a layer w.r.t. its input and every trainable weight, in float64.
 
     The layer is built on ``x`` (in its own dtype) if needed. During the check it computes

@@ -257,7 +257,8 @@ class Family:
                              "'class_name' and 'config'")
         class_name = config["class_name"]
         inner = config.get("config", {})
-        if class_name == "function" and isinstance(inner, str):  # Keras's serialized function
+        # Keras's serialized function
+        if class_name == "function" and isinstance(inner, str):
             return self.lookup(inner, custom_objects)
         registered = config.get("registered_name")
         with custom_object_scope(custom_objects):

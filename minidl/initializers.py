@@ -38,7 +38,7 @@ __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUn
            "compute_fans", "get", "serialize", "deserialize"]
 
 
-def compute_fans(shape):
+def compute_fans(shape: tuple) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight shape (see the module docstring)."""
     shape = tuple(shape)
     if len(shape) < 1:
@@ -127,7 +127,7 @@ class Ones(Initializer):
 class Constant(Initializer):
     """Every element equal to the scalar ``value`` (default 0.0, a finite number)."""
 
-    def __init__(self, value=0.0):
+    def __init__(self, value=0.0) -> None:
         self.value = _finite(value, "value")
 
     def __call__(self, shape, dtype=None):
@@ -171,7 +171,8 @@ def _truncated_normal(gen, shape, mean, stddev):
 class RandomNormal(RandomInitializer):
     """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05, a finite number >= 0)."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05,
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         self.mean = _finite(mean, "mean")
         self.stddev = _finite(stddev, "stddev", non_negative=True)
@@ -188,7 +189,8 @@ class RandomNormal(RandomInitializer):
 class RandomUniform(RandomInitializer):
     """Uniform draws in ``[minval, maxval)`` (defaults -0.05, 0.05)."""
 
-    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05,
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         self.minval = _finite(minval, "minval")
         self.maxval = _finite(maxval, "maxval")
@@ -208,7 +210,8 @@ class TruncatedNormal(RandomInitializer):
     """Normal draws with ``mean`` (0.0) and ``stddev`` (0.05, a finite number >= 0);
     values more than two standard deviations from the mean are redrawn."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05,
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         self.mean = _finite(mean, "mean")
         self.stddev = _finite(stddev, "stddev", non_negative=True)
@@ -248,8 +251,9 @@ class VarianceScaling(RandomInitializer):
     _MODES = ("fan_in", "fan_out", "fan_avg")
     _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal",
-                 seed=None, input_axes=None, output_axes=None):
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed: int | None = None,
+                 input_axes: None = None, output_axes: None = None) -> None:
         super().__init__(seed)
         _axes_unset(input_axes, output_axes)
         self.scale = _finite(scale, "scale", positive=True)
@@ -344,7 +348,7 @@ class Orthogonal(RandomInitializer):
     of ``diag(r)`` and transposed when ``rows < cols``. Needs a rank >= 2 shape.
     """
 
-    def __init__(self, gain=1.0, seed=None):
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
         super().__init__(seed)
         self.gain = _finite(gain, "gain")
 
@@ -369,7 +373,7 @@ class Identity(Initializer):
     """``gain`` times the identity matrix (rank-2 shapes; non-square ones get the
     rectangular identity)."""
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = _finite(gain, "gain")
 
     def __call__(self, shape, dtype=None):
@@ -395,7 +399,7 @@ _family.register(RandomUniform, "uniform")
 _family.register(Identity, "IdentityInitializer")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier, custom_objects: dict | None = None):
     """An initializer from a name (``"glorot_uniform"``), a config dict, an instance or a
     callable ``f(shape, dtype=None)``; None gives None.
 
@@ -405,10 +409,10 @@ def get(identifier, custom_objects=None):
     return _family.get(identifier, custom_objects)
 
 
-def serialize(initializer):
+def serialize(initializer) -> dict | str | None:
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form."""
     return _family.serialize(initializer)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     return _family.deserialize(config, custom_objects)

@@ -29,7 +29,9 @@ every process with the ``load_limits`` key of ``minidl.json``::
 While a loader rebuilds a model from a file's config, ``build_budget`` caps the weight
 values the built-in initializers may create at those the file stores (plus
 ``BUDGET_SLACK``): ``Dense(units=10**9)`` in a small file is refused before the
-kernel is allocated, whatever the layer.
+kernel is allocated, whatever the layer; and ``check_output`` refuses a layer output of
+more than ``max_input_elements`` values per sample (``UpSampling1D(size=10**8)``) before a
+``Sequential`` model runs its building sample through the layer.
 
 >>> with load_limits(max_depth=50):
 ...     limit("max_depth")
@@ -43,7 +45,7 @@ import math
 import os
 
 __all__ = ["FormatError", "DEFAULTS", "limit", "load_limits", "check_limits",
-           "set_process_limits", "build_budget", "charge", "BUDGET_SLACK"]
+           "set_process_limits", "build_budget", "charge", "check_output", "BUDGET_SLACK"]
 
 DEFAULTS = {"max_config_bytes": 1 << 24, "max_depth": 200, "max_input_elements": 1 << 24,
             "max_objects": 100_000, "max_expansion": 4}
@@ -67,7 +69,8 @@ class FormatError(ValueError):
         path, problem: as given.
     """
 
-    def __init__(self, path, problem, action="load"):
+    def __init__(self, path: str | bytes | os.PathLike, problem: str,
+                 action: str = "load") -> None:
         self.path = path
         self.problem = problem
         super().__init__(f"cannot {action} {_name(path)!r}: {problem}")
@@ -89,7 +92,7 @@ def _checked(name, value, where):
     return value
 
 
-def limit(name):
+def limit(name: str) -> int:
     """The limit ``name`` in force: ``load_limits``, else minidl.json's ``load_limits``
     (``set_process_limits``), else ``DEFAULTS``."""
     overrides = _overrides.get() or {}
@@ -98,7 +101,7 @@ def limit(name):
     return _process_limits.get(name, DEFAULTS[name])
 
 
-def check_limits(limits):
+def check_limits(limits: dict) -> None:
     """Check a ``{name: value}`` dict of limits (minidl.json's ``load_limits``).
 
     Raises:
@@ -110,7 +113,7 @@ def check_limits(limits):
         _checked(name, value, "load_limits")
 
 
-def set_process_limits(limits):
+def set_process_limits(limits: dict) -> None:
     """Use these limits (a ``{name: value}`` dict) instead of the defaults in every thread;
     ``minidl.config`` passes minidl.json's ``load_limits`` here.
 
@@ -144,7 +147,7 @@ class _Budget:
 
 
 @contextlib.contextmanager
-def build_budget(values, path):
+def build_budget(values: int, path: str | bytes | os.PathLike):
     """Inside the block, the built-in initializers may create at most ``values`` weight
     values (plus ``BUDGET_SLACK``) in all; ``charge`` raises ``FormatError`` naming
     ``path`` before the allocation that would exceed it."""
@@ -155,7 +158,7 @@ def build_budget(values, path):
         _budget.reset(token)
 
 
-def charge(shape):
+def charge(shape: tuple) -> None:
     """Count a weight of ``shape`` against the ``build_budget`` in force (if any).
 
     Raises:
@@ -170,3 +173,25 @@ def charge(shape):
                                        f"{tuple(shape)}, more weight values than the "
                                        f"{budget.stored} the file stores; refusing to "
                                        "allocate them")
+
+
+def check_output(layer, input_shape: tuple) -> None:
+    """Inside a ``build_budget``, refuse a layer whose output for ``input_shape`` would
+    hold more than ``max_input_elements`` values per sample; outside one, do nothing.
+
+    Args:
+        layer: the layer (its ``compute_output_shape`` is called only inside a budget).
+        input_shape: its input shape, batch first.
+
+    Raises:
+        FormatError: the output is too large.
+    """
+    budget = _budget.get()
+    if budget is None:
+        return
+    shape = tuple(layer.compute_output_shape(input_shape))
+    values = math.prod(n for n in shape[1:] if n is not None)
+    if values > limit("max_input_elements"):
+        raise FormatError(budget.path, f"layer {layer.name!r} outputs {shape}, {values} "
+                                       "values per sample, more than minidl builds "
+                                       f"(max_input_elements={limit('max_input_elements')})")

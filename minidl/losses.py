@@ -27,8 +27,8 @@ Formulas (``eps = config.epsilon()``, the mean/sum over the last axis unless sta
 >>> y_pred = [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]
 >>> round(float(mdl.losses.CategoricalCrossentropy()(y_true, y_pred)), 3)
 1.177
->>> round(float(mdl.losses.get("sparse_categorical_crossentropy")([1, 2], y_pred,
-...                                                                 sample_weight=[0.3, 0.7])), 3)
+>>> loss = mdl.losses.get("sparse_categorical_crossentropy")
+>>> round(float(loss([1, 2], y_pred, sample_weight=[0.3, 0.7])), 3)
 0.814
 """
 import inspect
@@ -40,12 +40,16 @@ from . import checks, config
 from .autograd import Tensor
 from .identifiers import Configurable, Family, dtype_name, snake_case
 from .ops import math as M
-from .ops.losses import (reduce_weighted_values,
-                         sigmoid_cross_entropy_with_logits,
-                         softmax_cross_entropy_with_logits,
-                         sparse_softmax_cross_entropy_with_logits,
-                         squeeze_or_expand_to_same_rank, standardize_reduction)
-from .ops.reduction import mean as _mean, sum as _sum
+from .ops.losses import (
+    reduce_weighted_values,
+    sigmoid_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits,
+    sparse_softmax_cross_entropy_with_logits,
+    squeeze_or_expand_to_same_rank,
+    standardize_reduction,
+)
+from .ops.reduction import mean as _mean
+from .ops.reduction import sum as _sum
 
 __all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
            "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
@@ -71,7 +75,8 @@ def _as_true(y_true, like):
     if isinstance(y_true, Tensor):
         if y_true.backend != like.backend:
             raise ValueError(f"y_true lives on {y_true.backend.name} but y_pred on "
-                             f"{like.backend.name}; move one with .to({like.backend.name!r})")
+                             f"{like.backend.name}; move one with "
+                             f".to({like.backend.name!r})")
         return y_true
     return Tensor._wrap(like.backend.asarray(y_true))
 
@@ -98,7 +103,8 @@ def _check_axis(axis, ndim, loss_name):
 
 
 def _check_fraction(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not 0 <= value <= 1:
         raise ValueError(f"{name}={value!r} must be a number in [0, 1]")
     return float(value)
 
@@ -115,13 +121,13 @@ def _clip_probabilities(p):
 
 
 # -- per-sample loss functions -----------------------------------------------------------
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true, y_pred) -> Tensor:
     """``mean((y_true - y_pred)**2, axis=-1)``; shape ``y_pred.shape[:-1]``."""
     y_true, y_pred = _dense(y_true, y_pred, "mean_squared_error")
     return _mean(M.square(y_true - y_pred), axis=-1)
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true, y_pred) -> Tensor:
     """``mean(|y_true - y_pred|, axis=-1)``; shape ``y_pred.shape[:-1]``."""
     y_true, y_pred = _dense(y_true, y_pred, "mean_absolute_error")
     return _mean(M.abs(y_true - y_pred), axis=-1)
@@ -130,7 +136,7 @@ def mean_absolute_error(y_true, y_pred):
 mse, mae = mean_squared_error, mean_absolute_error
 
 
-def huber(y_true, y_pred, delta=1.0):
+def huber(y_true, y_pred, delta: float = 1.0) -> Tensor:
     """Huber loss, quadratic for ``|e| <= delta`` and linear beyond, averaged over the last
     axis: ``mean(where(|e| <= delta, 0.5 e**2, delta |e| - 0.5 delta**2))``."""
     delta = _check_delta(delta)
@@ -155,8 +161,8 @@ def _check_name(name):
     return name
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
-                             axis=-1):
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
+                             label_smoothing: float = 0.0, axis: int = -1) -> Tensor:
     """Cross-entropy between class probabilities ``y_true`` (e.g. one-hot) and ``y_pred``.
 
     Args:
@@ -190,7 +196,8 @@ def _sparse_labels(y_true, y_pred, axis):
     size 1 is squeezed), as an array on y_pred's backend."""
     if isinstance(y_true, Tensor) and y_true.backend != y_pred.backend:
         raise ValueError(f"y_true lives on {y_true.backend.name} but y_pred on "
-                         f"{y_pred.backend.name}; move one with .to({y_pred.backend.name!r})")
+                         f"{y_pred.backend.name}; move one with "
+                         f".to({y_pred.backend.name!r})")
     labels = y_pred.backend.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"y_true of dtype {labels.dtype} must hold integer class labels")
@@ -208,8 +215,8 @@ def _sparse_labels(y_true, y_pred, axis):
 
 def _label_error(labels, bad, classes, axis, ignore_class):
     value = labels[bad].reshape(-1)[0].item()
-    return ValueError(f"y_true holds the label {value!r}, not a class index in [0, {classes}) "
-                      f"for y_pred with {classes} classes on axis {axis}" +
+    return ValueError(f"y_true holds the label {value!r}, not a class index in "
+                      f"[0, {classes}) for y_pred with {classes} classes on axis {axis}" +
                       ("" if ignore_class is None else f" (ignore_class={ignore_class!r})"))
 
 
@@ -229,7 +236,8 @@ def _sparse_crossentropy(y_true, y_pred, from_logits, ignore_class, axis, valida
             bad &= valid
         # inside a training step the flag is read with the loss (minidl.checks), so the
         # loss is computed first: bad labels index class 0 meanwhile
-        checks.check(bad.any(), lambda: _label_error(labels, bad, classes, axis, ignore_class))
+        checks.check(bad.any(),
+                     lambda: _label_error(labels, bad, classes, axis, ignore_class))
         usable = ~bad if valid is None else valid & ~bad
     index = labels if usable is None else xp.where(usable, labels, 0)
     index = index.astype("int64", copy=False)
@@ -246,8 +254,9 @@ def _sparse_crossentropy(y_true, y_pred, from_logits, ignore_class, axis, valida
     return values, valid
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
-                                    axis=-1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
+                                    ignore_class: int | None = None,
+                                    axis: int = -1) -> Tensor:
     """Cross-entropy with integer labels.
 
     Args:
@@ -270,7 +279,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
                                 ignore_class, axis)[0]
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False,
+                        label_smoothing: float = 0.0, axis: int = -1) -> Tensor:
     """Binary cross-entropy, averaged over ``axis``.
 
     ``y_pred`` holds probabilities (clipped to ``[eps, 1 - eps]``) or, with
@@ -304,7 +314,8 @@ class Loss(Configurable):
     Subclasses implement ``call(y_true, y_pred)`` returning per-sample losses (Tensors).
     """
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size",
+                 dtype: str | None = None) -> None:
         self.name = _check_name(name) or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self.dtype = None if dtype is None else dtype_name(dtype)
@@ -331,8 +342,8 @@ class LossFunctionWrapper(Loss):
     """A loss object around ``fn(y_true, y_pred, **kwargs)`` returning per-sample losses
     (``fn`` may also be the name of one of this module's functions)."""
 
-    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None,
-                 **kwargs):
+    def __init__(self, fn, reduction: str = "sum_over_batch_size", name: str | None = None,
+                 dtype: str | None = None, **kwargs) -> None:
         if isinstance(fn, (str, dict)):
             fn = _function(fn)
         if not callable(fn):
@@ -357,14 +368,15 @@ def _function(fn):
         fn = fn.get("config")
     if fn in _FUNCTIONS:
         return _FUNCTIONS[fn]
-    raise ValueError(f"Unknown loss function: {fn!r}. Known: {', '.join(sorted(_FUNCTIONS))}")
+    raise ValueError(f"Unknown loss function: {fn!r}. Known: "
+                     f"{', '.join(sorted(_FUNCTIONS))}")
 
 
 class MeanSquaredError(LossFunctionWrapper):
     """``mean((y_true - y_pred)**2)`` over the last axis, then reduced."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error",
-                 dtype=None):
+    def __init__(self, reduction: str = "sum_over_batch_size",
+                 name: str = "mean_squared_error", dtype: str | None = None) -> None:
         super().__init__(mean_squared_error, reduction, name, dtype)
 
     def get_config(self):
@@ -374,8 +386,8 @@ class MeanSquaredError(LossFunctionWrapper):
 class MeanAbsoluteError(LossFunctionWrapper):
     """``mean(|y_true - y_pred|)`` over the last axis, then reduced."""
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error",
-                 dtype=None):
+    def __init__(self, reduction: str = "sum_over_batch_size",
+                 name: str = "mean_absolute_error", dtype: str | None = None) -> None:
         super().__init__(mean_absolute_error, reduction, name, dtype)
 
     def get_config(self):
@@ -385,8 +397,8 @@ class MeanAbsoluteError(LossFunctionWrapper):
 class Huber(LossFunctionWrapper):
     """Huber loss with threshold ``delta`` (see ``huber``)."""
 
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss",
-                 dtype=None):
+    def __init__(self, delta: float = 1.0, reduction: str = "sum_over_batch_size",
+                 name: str = "huber_loss", dtype: str | None = None) -> None:
         self.delta = _check_delta(delta)
         super().__init__(huber, reduction, name, dtype, delta=self.delta)
 
@@ -397,9 +409,9 @@ class Huber(LossFunctionWrapper):
 class CategoricalCrossentropy(LossFunctionWrapper):
     """See ``categorical_crossentropy``; ``y_true`` one-hot (or probabilities)."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_crossentropy",
-                 dtype=None):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: str = "sum_over_batch_size",
+                 name: str = "categorical_crossentropy", dtype: str | None = None) -> None:
         self.from_logits = _check_bool(from_logits, "from_logits")
         self.label_smoothing = _check_fraction(label_smoothing, "label_smoothing")
         self.axis = axis
@@ -416,8 +428,10 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """See ``sparse_categorical_crossentropy``; ``y_true`` integer labels ``(N,)`` or
     ``(N, 1)``. With ``ignore_class``, the reduction averages over the other labels."""
 
-    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
-                 name="sparse_categorical_crossentropy", dtype=None, axis=-1):
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
+                 reduction: str = "sum_over_batch_size",
+                 name: str = "sparse_categorical_crossentropy", dtype: str | None = None,
+                 axis: int = -1) -> None:
         self.from_logits = _check_bool(from_logits, "from_logits")
         if ignore_class is not None and (isinstance(ignore_class, bool) or
                                          not isinstance(ignore_class, numbers.Integral)):
@@ -441,8 +455,9 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 class BinaryCrossentropy(LossFunctionWrapper):
     """See ``binary_crossentropy``; ``y_true`` 0/1 targets of ``y_pred``'s shape."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: str = "sum_over_batch_size",
+                 name: str = "binary_crossentropy", dtype: str | None = None) -> None:
         self.from_logits = _check_bool(from_logits, "from_logits")
         self.label_smoothing = _check_fraction(label_smoothing, "label_smoothing")
         self.axis = axis
@@ -461,8 +476,8 @@ _FUNCTIONS = {f.__name__: f for f in (
 
 _family = Family("loss", module="keras.losses", base=Loss)
 for _cls in (Loss, LossFunctionWrapper, SparseCategoricalCrossentropy,
-             CategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError,
-             Huber):
+             CategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError,
+             MeanAbsoluteError, Huber):
     _family.register(_cls)
 _family.register(MeanSquaredError, "mse")
 _family.register(MeanAbsoluteError, "mae")
@@ -470,7 +485,7 @@ _family.register(BinaryCrossentropy, "bce")
 _family.register(Huber, "huber_loss")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier, custom_objects: dict | None = None):
     """A loss from a name (``"sparse_categorical_crossentropy"``, ``"mse"``, ``"mae"``,
     ``"huber"``, a class name, ...), a config dict (Keras 3's serialized form included),
     a ``Loss`` instance or a callable ``fn(y_true, y_pred)``; None gives None.
@@ -486,12 +501,12 @@ def get(identifier, custom_objects=None):
     return obj() if inspect.isclass(obj) else obj
 
 
-def serialize(loss):
+def serialize(loss) -> dict | str | None:
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form (a
     function's name for this module's functions)."""
     return _family.serialize(loss)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     obj = _family.deserialize(config, custom_objects)
     return obj() if inspect.isclass(obj) else obj

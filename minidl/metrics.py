@@ -19,6 +19,10 @@ after the first, weights them by ``sample_weight`` and keeps ``total = sum(w * v
 - ``MeanSquaredError``, ``MeanAbsoluteError``, ``CategoricalCrossentropy``,
   ``SparseCategoricalCrossentropy``, ``BinaryCrossentropy``: the losses' per-sample values
 
+Each metric's ``_direction`` is ``"up"`` (accuracies: larger is better), ``"down"`` (the
+losses, and a ``MeanMetricWrapper`` of a built-in loss) or None (``Mean``, other
+functions); callbacks with ``mode="auto"`` follow it, as Keras's do.
+
 ``get("accuracy", loss=...)`` (or ``resolve_accuracy``) picks the accuracy that matches the
 loss or, as Keras's ``compile``, the label and prediction shapes.
 
@@ -31,7 +35,8 @@ loss or, as Keras's ``compile``, the label and prediction shapes.
 """
 import numbers
 
-from . import config, losses as _losses
+from . import config
+from . import losses as _losses
 from .autograd import Tensor, no_grad
 from .backend import backend_of, get_backend, is_array
 from .identifiers import Configurable, Family, dtype_name, snake_case
@@ -55,8 +60,8 @@ def _to_array(x, backend=None, argument="values"):
     if backend is None:
         return data if is_array(data) else get_backend().asarray(data)
     if is_array(data) and backend_of(data) != backend and backend.name == "numpy":
-        raise ValueError(f"{argument} lives on {backend_of(data).name} but y_pred on numpy; "
-                         "move one with .to(...)")
+        raise ValueError(f"{argument} lives on {backend_of(data).name} but y_pred on "
+                         "numpy; move one with .to(...)")
     return backend.asarray(data)
 
 
@@ -70,8 +75,8 @@ def _float(matches):
 
 
 def _mismatch(name, y_true, y_pred, expected):
-    return ValueError(f"{name}: y_true of shape {y_true.shape} does not fit y_pred of shape "
-                      f"{y_pred.shape}; expected y_true of shape {expected}")
+    return ValueError(f"{name}: y_true of shape {y_true.shape} does not fit y_pred of "
+                      f"shape {y_pred.shape}; expected y_true of shape {expected}")
 
 
 def _sparse_targets(name, y_true, y_pred):
@@ -106,7 +111,7 @@ def accuracy(y_true, y_pred):
                   else y_true == y_pred)
 
 
-def binary_accuracy(y_true, y_pred, threshold=0.5):
+def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
     """``y_true == (y_pred > threshold)`` elementwise, as floats."""
     y_true, y_pred = squeeze_or_expand_to_same_rank(*_pair(y_true, y_pred))
     if y_true.shape != y_pred.shape:
@@ -130,8 +135,9 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return _float(y_true == y_pred.argmax(axis=-1))
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k=5):
-    """Whether the class of ``argmax(y_true)`` is among the ``k`` top scores of ``y_pred``."""
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    """Whether the class of ``argmax(y_true)`` is among the ``k`` top scores of
+    ``y_pred``."""
     y_true, y_pred = _pair(y_true, y_pred)
     if y_true.shape != y_pred.shape:
         raise _mismatch("top_k_categorical_accuracy", y_true, y_pred, y_pred.shape)
@@ -141,9 +147,11 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     return _float(matches.reshape(targets.shape))
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5,
+                                      from_sorted_ids: bool = False):
     """Whether the integer label is among the ``k`` top scores of ``y_pred`` (or, with
-    ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, ids sorted by score)."""
+    ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, ids sorted by
+    score)."""
     y_true, y_pred = _pair(y_true, y_pred)
     y_true = _sparse_targets("sparse_top_k_categorical_accuracy", y_true, y_pred)
     xp = backend_of(y_pred).xp
@@ -158,7 +166,8 @@ def _on_arrays(loss_fn, **fixed):
     def metric_fn(y_true, y_pred, **kwargs):
         y_true, y_pred = _pair(y_true, y_pred)
         with no_grad():
-            return loss_fn(Tensor._wrap(y_true), Tensor._wrap(y_pred), **fixed, **kwargs).data
+            return loss_fn(Tensor._wrap(y_true), Tensor._wrap(y_pred), **fixed,
+                           **kwargs).data
     metric_fn.__name__ = loss_fn.__name__
     return metric_fn
 
@@ -174,9 +183,12 @@ _sparse_crossentropy_values.__name__ = "sparse_categorical_crossentropy"
 # -- metric objects ----------------------------------------------------------------------
 class Metric(Configurable):
     """Base class: ``update_state(...)``, ``result()`` (a Python float), ``reset_state()``;
-    calling a metric updates it and returns the result."""
+    calling a metric updates it and returns the result. ``_direction``: ``"up"`` when
+    larger is better, ``"down"`` when smaller is, None when unknown."""
 
-    def __init__(self, name=None, dtype=None):
+    _direction = None
+
+    def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name={name!r} must be a string")
         self.name = name or snake_case(type(self).__name__)
@@ -231,7 +243,7 @@ class Mean(Metric):
     """The (weighted) mean of the values passed to ``update_state(values,
     sample_weight=None)``; values of rank > 1 are first averaged per sample."""
 
-    def __init__(self, name="mean", dtype=None):
+    def __init__(self, name: str = "mean", dtype: str | None = None) -> None:
         super().__init__(name, dtype)
         self.reset_state()
 
@@ -259,14 +271,29 @@ class Mean(Metric):
             return 0.0
         xp = backend_of(self._total).xp
         nonzero = self._count != 0
-        return float(xp.where(nonzero, self._total / xp.where(nonzero, self._count, 1), 0.0))
+        ratio = self._total / xp.where(nonzero, self._count, 1)
+        return float(xp.where(nonzero, ratio, 0.0))
+
+
+_LOSS_NAMES = ("mean_squared_error", "mean_absolute_error", "huber",
+               "categorical_crossentropy", "sparse_categorical_crossentropy",
+               "binary_crossentropy", "LossFunctionWrapper", "MeanSquaredError",
+               "MeanAbsoluteError", "Huber", "CategoricalCrossentropy",
+               "SparseCategoricalCrossentropy", "BinaryCrossentropy")
+
+
+def _is_builtin_loss(fn):
+    """Keras's test: a built-in loss function, or an instance of a built-in loss class."""
+    return any(fn is getattr(_losses, name) or type(fn) is getattr(_losses, name)
+               for name in _LOSS_NAMES)
 
 
 class MeanMetricWrapper(Mean):
     """The mean of ``fn(y_true, y_pred, **kwargs)`` (per-sample values, arrays or
     Tensors), weighted by ``sample_weight``; ``fn`` runs with recording off."""
 
-    def __init__(self, fn, name=None, dtype=None, **kwargs):
+    def __init__(self, fn, name: str | None = None, dtype: str | None = None,
+                 **kwargs) -> None:
         if isinstance(fn, str):
             fn = _function(fn)
         if not callable(fn):
@@ -274,6 +301,8 @@ class MeanMetricWrapper(Mean):
         super().__init__(name or getattr(fn, "__name__", None) or "mean_metric_wrapper",
                          dtype)
         self._fn, self._fn_kwargs = fn, kwargs
+        if _is_builtin_loss(fn):
+            self._direction = "down"
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         with no_grad():
@@ -288,7 +317,9 @@ class MeanMetricWrapper(Mean):
 class Accuracy(MeanMetricWrapper):
     """How often ``y_pred`` equals ``y_true``."""
 
-    def __init__(self, name="accuracy", dtype=None):
+    _direction = "up"
+
+    def __init__(self, name: str = "accuracy", dtype: str | None = None) -> None:
         super().__init__(accuracy, name, dtype)
 
     def get_config(self):
@@ -298,7 +329,10 @@ class Accuracy(MeanMetricWrapper):
 class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` equals the 0/1 label."""
 
-    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+    _direction = "up"
+
+    def __init__(self, name: str = "binary_accuracy", dtype: str | None = None,
+                 threshold: float = 0.5) -> None:
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
             raise ValueError(f"threshold={threshold!r} must be a number")
         self.threshold = float(threshold)
@@ -311,7 +345,10 @@ class BinaryAccuracy(MeanMetricWrapper):
 class CategoricalAccuracy(MeanMetricWrapper):
     """How often ``argmax(y_pred)`` equals ``argmax(y_true)`` (one-hot labels)."""
 
-    def __init__(self, name="categorical_accuracy", dtype=None):
+    _direction = "up"
+
+    def __init__(self, name: str = "categorical_accuracy",
+                 dtype: str | None = None) -> None:
         super().__init__(categorical_accuracy, name, dtype)
 
     def get_config(self):
@@ -321,7 +358,10 @@ class CategoricalAccuracy(MeanMetricWrapper):
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often ``argmax(y_pred)`` equals the integer label."""
 
-    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+    _direction = "up"
+
+    def __init__(self, name: str = "sparse_categorical_accuracy",
+                 dtype: str | None = None) -> None:
         super().__init__(sparse_categorical_accuracy, name, dtype)
 
     def get_config(self):
@@ -337,7 +377,10 @@ def _check_k(k):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot label's class is among the ``k`` top scores."""
 
-    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+    _direction = "up"
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy",
+                 dtype: str | None = None) -> None:
         self.k = _check_k(k)
         super().__init__(top_k_categorical_accuracy, name, dtype, k=self.k)
 
@@ -348,8 +391,10 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is among the ``k`` top scores."""
 
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
-                 from_sorted_ids=False):
+    _direction = "up"
+
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy",
+                 dtype: str | None = None, from_sorted_ids: bool = False) -> None:
         self.k = _check_k(k)
         self.from_sorted_ids = bool(from_sorted_ids)
         super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=self.k,
@@ -367,6 +412,7 @@ class _LossMetric(MeanMetricWrapper):
     config entries."""
 
     loss_fn = None
+    _direction = "down"
 
     def __init__(self, name, dtype, **options):
         self.__dict__.update(options)
@@ -380,7 +426,7 @@ class MeanSquaredError(_LossMetric):
     """The mean of ``losses.mean_squared_error``."""
     loss_fn = staticmethod(_losses.mean_squared_error)
 
-    def __init__(self, name="mean_squared_error", dtype=None):
+    def __init__(self, name: str = "mean_squared_error", dtype: str | None = None) -> None:
         super().__init__(name, dtype)
 
 
@@ -388,7 +434,7 @@ class MeanAbsoluteError(_LossMetric):
     """The mean of ``losses.mean_absolute_error``."""
     loss_fn = staticmethod(_losses.mean_absolute_error)
 
-    def __init__(self, name="mean_absolute_error", dtype=None):
+    def __init__(self, name: str = "mean_absolute_error", dtype: str | None = None) -> None:
         super().__init__(name, dtype)
 
 
@@ -396,8 +442,9 @@ class CategoricalCrossentropy(_LossMetric):
     """The mean of ``losses.categorical_crossentropy``."""
     loss_fn = staticmethod(_losses.categorical_crossentropy)
 
-    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
-                 label_smoothing=0.0, axis=-1):
+    def __init__(self, name: str = "categorical_crossentropy", dtype: str | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1) -> None:
         super().__init__(name, dtype, from_logits=from_logits,
                          label_smoothing=label_smoothing, axis=axis)
 
@@ -407,8 +454,9 @@ class SparseCategoricalCrossentropy(_LossMetric):
     that would read a value back from the device on every update)."""
     loss_fn = staticmethod(_sparse_crossentropy_values)
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
-                 axis=-1):
+    def __init__(self, name: str = "sparse_categorical_crossentropy",
+                 dtype: str | None = None, from_logits: bool = False,
+                 axis: int = -1) -> None:
         super().__init__(name, dtype, from_logits=from_logits, axis=axis)
 
 
@@ -416,9 +464,10 @@ class BinaryCrossentropy(_LossMetric):
     """The mean of ``losses.binary_crossentropy``."""
     loss_fn = staticmethod(_losses.binary_crossentropy)
 
-    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
-                 label_smoothing=0.0):
-        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing)
+    def __init__(self, name: str = "binary_crossentropy", dtype: str | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0.0) -> None:
+        super().__init__(name, dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
 
 
 _FUNCTIONS = {f.__name__: f for f in (
@@ -461,7 +510,7 @@ def _shape(x):
     return tuple(x) if isinstance(x, (tuple, list)) else tuple(x.shape)
 
 
-def resolve_accuracy(loss=None, y_true=None, y_pred=None, name="accuracy"):
+def resolve_accuracy(loss=None, y_true=None, y_pred=None, name: str = "accuracy") -> Metric:
     """The accuracy metric ``"accuracy"``/``"acc"`` stands for.
 
     A cross-entropy loss decides: sparse categorical -> ``SparseCategoricalAccuracy``,
@@ -503,7 +552,8 @@ _family.register(MeanAbsoluteError, "mae")
 _family.register(BinaryCrossentropy, "bce")
 
 
-def get(identifier, custom_objects=None, *, loss=None, y_true=None, y_pred=None):
+def get(identifier, custom_objects: dict | None = None, *, loss=None, y_true=None,
+        y_pred=None):
     """A metric from a name, a config dict, a ``Metric`` instance or a callable
     ``fn(y_true, y_pred)`` (returned as it is; ``MeanMetricWrapper(fn)`` averages it).
 
@@ -523,10 +573,10 @@ def get(identifier, custom_objects=None, *, loss=None, y_true=None, y_pred=None)
     return obj
 
 
-def serialize(metric):
+def serialize(metric) -> dict | str | None:
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form."""
     return _family.serialize(metric)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     return _family.deserialize(config, custom_objects)

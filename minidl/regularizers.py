@@ -55,7 +55,7 @@ class Regularizer(Configurable):
 class L1(Regularizer):
     """``l1 * sum(|w|)``; ``l1`` defaults to 0.01."""
 
-    def __init__(self, l1=0.01):
+    def __init__(self, l1: float = 0.01) -> None:
         self.l1 = _factor(l1, "l1", default=0.01)
 
     def __call__(self, x):
@@ -68,7 +68,7 @@ class L1(Regularizer):
 class L2(Regularizer):
     """``l2 * sum(w**2)``; ``l2`` defaults to 0.01."""
 
-    def __init__(self, l2=0.01):
+    def __init__(self, l2: float = 0.01) -> None:
         self.l2 = _factor(l2, "l2", default=0.01)
 
     def __call__(self, x):
@@ -81,7 +81,7 @@ class L2(Regularizer):
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w**2)``; both default to 0.0."""
 
-    def __init__(self, l1=0.0, l2=0.0):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = _factor(l1, "l1")
         self.l2 = _factor(l2, "l2")
 
@@ -113,7 +113,7 @@ class OrthogonalRegularizer(Regularizer):
         ValueError: for a bad mode, or (when called) an input that is not rank 2.
     """
 
-    def __init__(self, factor=0.01, mode="rows"):
+    def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
         self.factor = _factor(factor, "factor")
         if mode not in ("rows", "columns"):
             raise ValueError(f"mode={mode!r} must be 'rows' or 'columns'")
@@ -144,7 +144,7 @@ for _cls in (Regularizer, L1, L2, L1L2, OrthogonalRegularizer):
 _family.register(OrthogonalRegularizer, "orthogonal")
 
 
-def get(identifier, custom_objects=None):
+def get(identifier, custom_objects: dict | None = None):
     """A regularizer from a name (``"l2"``, ``"l1l2"``, ``"l1_l2"``), a config dict, an
     instance or a callable ``f(w) -> scalar Tensor``; None gives None.
 
@@ -154,10 +154,10 @@ def get(identifier, custom_objects=None):
     return _family.get(identifier, custom_objects)
 
 
-def serialize(regularizer):
+def serialize(regularizer) -> dict | str | None:
     """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` form."""
     return _family.serialize(regularizer)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config, custom_objects: dict | None = None):
     return _family.deserialize(config, custom_objects)

@@ -50,8 +50,8 @@ from . import keras_files
 from . import random as _random
 from .callbacks import pack_state, unpack_state
 from .keras_files import FormatError, hdf5
-from .keras_files.archive import parse_json
 from .keras_files.architecture import rebuild
+from .keras_files.archive import parse_json
 from .keras_files.members import npy_header, open_zip, read_npy
 from .layers import serialize
 from .limits import limit, load_limits
@@ -118,7 +118,8 @@ def _restore_rng(path, words):
 
 
 def _weights_header(weights):
-    return [{"name": w.name, "shape": list(w.shape), "dtype": str(w.dtype)} for w in weights]
+    return [{"name": w.name, "shape": list(w.shape), "dtype": str(w.dtype)}
+            for w in weights]
 
 
 def _payload(model, include_optimizer=True, kind="model"):
@@ -168,7 +169,8 @@ def _weights_header_arrays(arrays):
     return [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in arrays]
 
 
-def save_model(model, path, include_optimizer=True):
+def save_model(model, path: str | bytes | os.PathLike,
+               include_optimizer: bool = True) -> None:
     """Write ``model`` (architecture, weights, compile config, optimizer state, RNG state)
     to one file at exactly ``path`` (str, bytes or os.PathLike); a ``.keras`` path gets a
     Keras 3 archive (architecture and weights only)."""
@@ -180,7 +182,7 @@ def save_model(model, path, include_optimizer=True):
     _atomic_savez(path, _payload(model, include_optimizer, kind="model"))
 
 
-def save_weights(model, path):
+def save_weights(model, path: str | bytes | os.PathLike) -> None:
     """Write only the weights (with their names, shapes and dtypes) at exactly ``path``;
     a ``.weights.h5`` path gets a Keras 3 weights file."""
     _check_built(model)
@@ -303,7 +305,7 @@ def _check_and_set_weights(path, model, header, arrays):
     model.set_weights(values)
 
 
-def load_weights(model, path):
+def load_weights(model, path: str | bytes | os.PathLike) -> None:
     """Load weights saved by ``save_weights`` or ``save`` (minidl's or Keras's files, see
     the module) into a built ``model``; ``path`` is str, bytes or os.PathLike.
 
@@ -332,7 +334,8 @@ def _load_hdf5_weights(model, path):
         keras_files.load_weights(model, path)
 
 
-def load_model(path, custom_objects=None, compile=True):
+def load_model(path: str | bytes | os.PathLike, custom_objects: dict | None = None,
+               compile: bool = True):
     """Rebuild a model saved with ``model.save``: architecture, weights, and (with
     ``compile=True``) the optimizer with its state. Restores minidl's host random state,
     so training resumed from a checkpoint continues as an uninterrupted run would.

@@ -34,7 +34,8 @@ from .gradcheck import check_layer
 __all__ = ["layer_test", "random_input"]
 
 
-def random_input(input_shape, dtype="float32", seed=0):
+def random_input(input_shape: tuple | list, dtype: str = "float32",
+                 seed: int = 0) -> np.ndarray | list:
     """Standard-normal host data of ``input_shape`` (a list of shapes gives a list)."""
     rng = np.random.default_rng(seed)
     if isinstance(input_shape, list):
@@ -67,12 +68,17 @@ def _check_count(name, actual, expected):
         raise AssertionError(f"{name}: {actual}, expected {expected}")
 
 
-def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=None,
-               expected_num_trainable_weights=None, expected_num_non_trainable_weights=None,
-               expected_num_losses=None, input_data=None, training=None,
-               run_gradcheck=True, expected_output=None, expected_output_dtype=None,
-               run_training_step=True, custom_objects=None, gradcheck_kwargs=None,
-               rtol=1e-6, atol=1e-6):
+def layer_test(layer_cls: type, kwargs: dict | None = None,
+               input_shape: tuple | list | None = None,
+               expected_output_shape: tuple | list | None = None,
+               expected_num_trainable_weights: int | None = None,
+               expected_num_non_trainable_weights: int | None = None,
+               expected_num_losses: int | None = None, input_data=None,
+               training: bool | None = None, run_gradcheck: bool = True,
+               expected_output=None, expected_output_dtype: str | None = None,
+               run_training_step: bool = True, custom_objects: dict | None = None,
+               gradcheck_kwargs: dict | None = None, rtol: float = 1e-6,
+               atol: float = 1e-6):
     """Run the standard checks on a layer (see the module docstring).
 
     Args:
@@ -99,24 +105,38 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
     Raises:
         AssertionError: naming the check that failed.
     """
-    kwargs = dict(kwargs or {})
     if input_data is None:
         if input_shape is None:
             raise ValueError("layer_test needs input_shape or input_data")
         input_data = random_input(input_shape)
-    layer = layer_cls(**kwargs)
-
-    # 1. output shape and dtype
+    layer = layer_cls(**dict(kwargs or {}))
     output = layer(input_data, training=training)
+    _check_output(layer, input_data, output, expected_output_shape, expected_output_dtype)
+    if expected_output is not None:
+        np.testing.assert_allclose(_host(output), expected_output, rtol=rtol, atol=atol)
+    _check_weights_and_losses(layer, input_data, training, expected_num_trainable_weights,
+                              expected_num_non_trainable_weights, expected_num_losses)
+    objects = {layer_cls.__name__: layer_cls} if custom_objects is None else custom_objects
+    _check_config_round_trip(layer, input_data, objects, rtol, atol)
+    if run_gradcheck:  # float64, the input and every trainable weight
+        check_layer(layer, input_data, training=training, **(gradcheck_kwargs or {}))
+    if run_training_step and layer.trainable_weights:
+        _check_training_step(layer, input_data, training)
+    return output
+
+
+def _check_output(layer, input_data, output, expected_shape, expected_dtype):
+    """Step 1: the output is a Tensor of the expected shape and dtype, and the shape
+    ``compute_output_shape`` gives."""
+    name = type(layer).__name__
     first = _first(output)
     if not isinstance(first, Tensor):
-        raise AssertionError(f"{layer_cls.__name__} returned {type(first).__name__}, not "
-                             "a Tensor")
-    _assert_shape(first.shape, expected_output_shape, f"{layer_cls.__name__} output")
-    if expected_output_dtype is None and first.dtype.kind == "f":
-        expected_output_dtype = layer.dtype
-    if expected_output_dtype is not None and first.dtype != expected_output_dtype:
-        raise AssertionError(f"output dtype {first.dtype}, expected {expected_output_dtype}")
+        raise AssertionError(f"{name} returned {type(first).__name__}, not a Tensor")
+    _assert_shape(first.shape, expected_shape, f"{name} output")
+    if expected_dtype is None and first.dtype.kind == "f":
+        expected_dtype = layer.dtype
+    if expected_dtype is not None and first.dtype != expected_dtype:
+        raise AssertionError(f"output dtype {first.dtype}, expected {expected_dtype}")
     in_shape = [tuple(np.shape(x)) for x in input_data] if \
         isinstance(input_data, (list, tuple)) else tuple(np.shape(input_data))
     try:
@@ -125,16 +145,16 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
         computed = None
     if computed is not None and not isinstance(output, (list, tuple)):
         _assert_shape(first.shape, computed, "compute_output_shape vs actual output")
-    if expected_output is not None:
-        np.testing.assert_allclose(_host(output), expected_output, rtol=rtol, atol=atol)
 
-    # 2. weights and losses
-    _check_count("trainable weights", len(layer.trainable_weights),
-                 expected_num_trainable_weights)
-    _check_count("non-trainable weights", len(layer.non_trainable_weights),
-                 expected_num_non_trainable_weights)
+
+def _check_weights_and_losses(layer, input_data, training, trainable, non_trainable,
+                              losses):
+    """Step 2: weight and loss counts, weight dtypes, ``count_params`` and a
+    ``get_weights`` / ``set_weights`` round trip."""
+    _check_count("trainable weights", len(layer.trainable_weights), trainable)
+    _check_count("non-trainable weights", len(layer.non_trainable_weights), non_trainable)
     layer(input_data, training=training)  # losses reflect the latest call
-    _check_count("losses", len(layer.losses), expected_num_losses)
+    _check_count("losses", len(layer.losses), losses)
     for w in layer.weights:
         if w.dtype.kind == "f" and w.dtype != layer.dtype:
             raise AssertionError(f"weight {w.path!r} has dtype {w.dtype}, the layer "
@@ -145,10 +165,14 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
     for w, v in zip(layer.weights, values):
         np.testing.assert_array_equal(w.numpy(), v)
 
-    # 3. config round trip
+
+def _check_config_round_trip(layer, input_data, custom_objects, rtol, atol):
+    """Step 3: ``from_config(get_config())`` with the same weights computes the same
+    output and gives the same config, and so does ``deserialize(serialize(layer))``."""
     config = layer.get_config()
     json.dumps(config)
-    clone = layer_cls.from_config(config)
+    clone = type(layer).from_config(config)
+    values = layer.get_weights()
     with no_grad():
         clone(input_data, training=False)
         clone.set_weights(values)
@@ -158,29 +182,25 @@ def layer_test(layer_cls, kwargs=None, input_shape=None, expected_output_shape=N
     if clone.get_config() != config:
         raise AssertionError(f"config round trip changed the config:\n{config}\n"
                              f"{clone.get_config()}")
-    objects = {layer_cls.__name__: layer_cls} if custom_objects is None else custom_objects
-    rebuilt = layers.deserialize(layers.serialize(layer), custom_objects=objects)
+    rebuilt = layers.deserialize(layers.serialize(layer), custom_objects=custom_objects)
     if rebuilt.get_config() != config:
         raise AssertionError("layers.deserialize(layers.serialize(layer)) changed the "
                              "config")
 
-    # 4. float64 gradient check of the input and every trainable weight
-    if run_gradcheck:
-        check_layer(layer, input_data, training=training, **(gradcheck_kwargs or {}))
 
-    # 5. one training step
-    if run_training_step and layer.trainable_weights:
-        before = [w.numpy() for w in layer.trainable_weights]
-        out = _first(layer(input_data, training=training))
-        loss = (out * out).sum()
-        for penalty in layer.losses:
-            loss = loss + penalty
-        loss.backward()
-        if not np.isfinite(float(loss.numpy())):
-            raise AssertionError(f"training step: the loss is {float(loss.numpy())}")
-        optimizers.SGD(learning_rate=0.01).step(layer.trainable_weights)
-        for w, old in zip(layer.trainable_weights, before):
-            if np.array_equal(w.numpy(), old):
-                raise AssertionError(f"training step did not change weight {w.path!r}")
-            w.zero_grad()
-    return output
+def _check_training_step(layer, input_data, training):
+    """Step 5: one SGD step on ``sum(output ** 2)`` plus the layer's losses changes every
+    trainable weight."""
+    before = [w.numpy() for w in layer.trainable_weights]
+    out = _first(layer(input_data, training=training))
+    loss = (out * out).sum()
+    for penalty in layer.losses:
+        loss = loss + penalty
+    loss.backward()
+    if not np.isfinite(float(loss.numpy())):
+        raise AssertionError(f"training step: the loss is {float(loss.numpy())}")
+    optimizers.SGD(learning_rate=0.01).step(layer.trainable_weights)
+    for w, old in zip(layer.trainable_weights, before):
+        if np.array_equal(w.numpy(), old):
+            raise AssertionError(f"training step did not change weight {w.path!r}")
+        w.zero_grad()

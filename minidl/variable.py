@@ -36,8 +36,9 @@ class Variable(Tensor):
         TypeError: ``trainable=True`` with a non-floating dtype.
     """
 
-    def __init__(self, initial_value, name=None, trainable=True, dtype=None, backend=None,
-                 constraint=None, regularizer=None):
+    def __init__(self, initial_value, name: str | None = None, trainable: bool = True,
+                 dtype: str | None = None, backend=None, constraint=None,
+                 regularizer=None) -> None:
         if isinstance(initial_value, Tensor):
             initial_value = initial_value.data
         super().__init__(initial_value, requires_grad=False, dtype=dtype, backend=backend,

@@ -83,7 +83,8 @@ class ndarray(np.ndarray):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out")
         _testing_check(ufunc.__name__)
-        operands = inputs[:1] + inputs[2:] if method == "at" else inputs  # host indices pass
+        # the indices of ufunc.at are host arrays: they pass
+        operands = inputs[:1] + inputs[2:] if method == "at" else inputs
         _mixing_check(operands + (out or ()), f"{ufunc.__name__}.{method}")
         if out:
             kwargs["out"] = _plain(out)

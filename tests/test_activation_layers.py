@@ -26,7 +26,7 @@ def softmax_reference(x, axes):
             index[a] = i
         block = x[tuple(index)]
         total = sum(math.exp(v) for v in block.ravel())
-        out[tuple(index)] = np.vectorize(lambda v: math.exp(v) / total)(block)
+        out[tuple(index)] = np.vectorize(lambda v, total=total: math.exp(v) / total)(block)
     return out
 
 
@@ -158,8 +158,9 @@ def test_prelu_config_is_keras():
     assert set(cfg) == BASE_KEYS | {"alpha_initializer", "alpha_regularizer",
                                     "alpha_constraint", "shared_axes"}
     assert cfg["shared_axes"] == [2]
-    assert cfg["alpha_initializer"] == {"module": "keras.initializers", "class_name": "Zeros",
-                                        "config": {}, "registered_name": None}
+    assert cfg["alpha_initializer"] == {"module": "keras.initializers",
+                                        "class_name": "Zeros", "config": {},
+                                        "registered_name": None}
     json.dumps(cfg)
     rebuilt = layers.PReLU.from_config(cfg)
     assert rebuilt.get_config() == cfg
@@ -196,8 +197,8 @@ def test_prelu_bad_inputs():
 def test_elu_values(backend, alpha):
     x = np.linspace(-5, 3, 17)
     y = layers.ELU(alpha=alpha, dtype="float64")(x)
-    np.testing.assert_allclose(y.numpy(), [v if v > 0 else alpha * math.expm1(v) for v in x],
-                               rtol=1e-14, atol=1e-16)
+    expected = [v if v > 0 else alpha * math.expm1(v) for v in x]
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-14, atol=1e-16)
 
 
 def test_elu_harness_config_and_errors():

@@ -344,7 +344,8 @@ def test_every_keras3_activation_name_is_known():
               "linear", "mish", "log_softmax", "log_sigmoid", "swish", "hard_swish"}
     for name in keras3:
         fn = A.get(name)
-        assert A.serialize(fn) == {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
+        canonical = {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
+        assert A.serialize(fn) == canonical
         assert A.deserialize(A.serialize(fn)) is fn
     with pytest.raises(ValueError, match="sparsemax"):  # Keras's sparsemax is not offered
         A.get("sparsemax")

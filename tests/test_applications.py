@@ -128,7 +128,7 @@ def graph_of(config):
             for entry in config["config"]["layers"]]
 
 
-# -- every golden file, loaded from Keras's JSON ---------------------------------------------
+# -- every golden file, loaded from Keras's JSON -------------------------------------------
 @pytest.mark.parametrize("name", FAMILIES)
 def test_keras_json_matches_keras(name):
     assert_matches_keras(keras_model(name), name)
@@ -163,7 +163,7 @@ def test_keras_json_save_load_round_trip(name, tmp_path):
                                   model.predict(data["x"], verbose=0))
 
 
-# -- minidl.applications ----------------------------------------------------------------------
+# -- minidl.applications -------------------------------------------------------------------
 def build(name):
     """``minidl.applications.<Keras's function>(**the file's kwargs)``, names counted from
     a fresh session as the Keras model's were."""

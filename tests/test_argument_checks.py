@@ -21,8 +21,14 @@ from hypothesis import strategies as st
 import minidl as mdl
 from minidl import initializers as I
 from minidl import optimizers as O
-from minidl.gradcheck import (_DEFAULTS, GradcheckError, check_double_grad, check_grad,
-                              check_layer, numerical_grad)
+from minidl.gradcheck import (
+    _DEFAULTS,
+    GradcheckError,
+    check_double_grad,
+    check_grad,
+    check_layer,
+    numerical_grad,
+)
 from minidl.optimizers import schedules as S
 
 
@@ -102,7 +108,8 @@ def test_check_layer_refuses_a_non_finite_input_or_weight():
     with pytest.raises(ValueError, match=r"input .*nan at index \(0, 2\)"):
         check_layer(layer, np.array([[1.0, 2.0, np.nan]]))
     layer.kernel.data[1, 0] = np.inf
-    with pytest.raises(ValueError, match=r"weight 'dense(_\d+)?/kernel'.*inf at index \(1, 0\)"):
+    with pytest.raises(ValueError,
+                       match=r"weight 'dense(_\d+)?/kernel'.*inf at index \(1, 0\)"):
         check_layer(layer, np.ones((1, 3)))
 
 
@@ -137,14 +144,15 @@ def test_valid_arguments_still_catch_and_pass():
     assert report.max_abs_error[0] < 1e-6
 
 
-# -- learning rates, schedules, optimizers ----------------------------------------------------
+# -- learning rates, schedules, optimizers -------------------------------------------------
 @pytest.mark.parametrize("make, name, value, error", [
     (lambda v: S.ExponentialDecay(v, 10, 0.5), "initial_learning_rate", -0.1, ValueError),
     (lambda v: S.ExponentialDecay(v, 10, 0.5), "initial_learning_rate", "0.1", TypeError),
     (lambda v: S.ExponentialDecay(0.1, 10, v), "decay_rate", -0.5, ValueError),
     (lambda v: S.ExponentialDecay(0.1, 10, v), "decay_rate", math.nan, ValueError),
     (lambda v: S.InverseTimeDecay(0.1, 10, v), "decay_rate", -1.0, ValueError),
-    (lambda v: S.InverseTimeDecay(v, 10, 0.5), "initial_learning_rate", math.inf, ValueError),
+    (lambda v: S.InverseTimeDecay(v, 10, 0.5), "initial_learning_rate", math.inf,
+     ValueError),
     (lambda v: S.PolynomialDecay(0.1, 10, power=v), "power", -1.0, ValueError),
     (lambda v: S.PolynomialDecay(0.1, 10, power=v), "power", None, TypeError),
     (lambda v: S.PolynomialDecay(0.1, 10, end_learning_rate=v), "end_learning_rate", -1e-4,
@@ -220,7 +228,7 @@ def test_an_exponential_growth_that_overflows_is_a_clear_error():
         optimizer.apply_gradients([(np.ones(2, np.float32), w)])
 
 
-# -- initializers -----------------------------------------------------------------------------
+# -- initializers --------------------------------------------------------------------------
 @pytest.mark.parametrize("make, name, value, error", [
     (lambda v: I.RandomNormal(stddev=v), "stddev", -0.05, ValueError),
     (lambda v: I.TruncatedNormal(stddev=v), "stddev", -1.0, ValueError),
@@ -246,7 +254,7 @@ def test_values_beyond_the_dtype_are_refused_not_made_inf(initializer):
     assert np.isfinite(values).all()
 
 
-# -- fuzzing ------------------------------------------------------------------------------------
+# -- fuzzing -------------------------------------------------------------------------------
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(-2.0, 2.0),
@@ -307,11 +315,13 @@ CONSTRUCTOR_RANGES = [
         ("initial_learning_rate", at_least(0)), ("decay_steps", positive),
         ("alpha", in_closed(0, 1)), ("warmup_target", optional(at_least(0))),
         ("warmup_steps", at_least(0))]),
-    (lambda **k: O.SGD(**k), [("learning_rate", at_least(0)), ("momentum", in_closed(0, 1))]),
+    (lambda **k: O.SGD(**k), [("learning_rate", at_least(0)),
+                              ("momentum", in_closed(0, 1))]),
     (lambda **k: O.Adam(**k), [("learning_rate", at_least(0)),
-                               ("beta_1", in_half_open(0, 1)), ("beta_2", in_half_open(0, 1)),
-                               ("epsilon", at_least(0))]),
-    (lambda **k: O.AdamW(**k), [("weight_decay", at_least(0)), ("beta_1", in_half_open(0, 1))]),
+                               ("beta_1", in_half_open(0, 1)),
+                               ("beta_2", in_half_open(0, 1)), ("epsilon", at_least(0))]),
+    (lambda **k: O.AdamW(**k), [("weight_decay", at_least(0)),
+                                ("beta_1", in_half_open(0, 1))]),
     (lambda **k: O.Adamax(**k), [("beta_1", in_half_open(0, 1)),
                                  ("beta_2", in_half_open(0, 1))]),
     (lambda **k: O.Nadam(**k), [("beta_1", in_half_open(0, 1)),
@@ -332,13 +342,15 @@ CONSTRUCTOR_RANGES = [
     (lambda **k: I.RandomNormal(**k), [("mean", finite), ("stddev", at_least(0))]),
     (lambda **k: I.TruncatedNormal(**k), [("mean", finite), ("stddev", at_least(0))]),
     (lambda **k: I.RandomUniform(**{"minval": -1.0, "maxval": 1.0, **k}), [
-        ("minval", lambda v: finite(v) and v <= 1), ("maxval", lambda v: finite(v) and v >= -1)]),
+        ("minval", lambda v: finite(v) and v <= 1),
+        ("maxval", lambda v: finite(v) and v >= -1)]),
     (lambda **k: I.VarianceScaling(**k), [("scale", positive)]),
     (lambda **k: I.Constant(**k), [("value", finite)]),
     (lambda **k: I.Orthogonal(**k), [("gain", finite)]),
     (lambda **k: I.Identity(**k), [("gain", finite)]),
 ]
-CASES = [(make, name, accepts) for make, args in CONSTRUCTOR_RANGES for name, accepts in args]
+CASES = [(make, name, accepts) for make, args in CONSTRUCTOR_RANGES
+         for name, accepts in args]
 
 
 def exercise(obj):
@@ -346,7 +358,8 @@ def exercise(obj):
     update of a weight, an initializer's values."""
     if isinstance(obj, S.LearningRateSchedule):
         for step in (0, 1, 5, 10, 15, 1000):
-            rate = obj(step)  # a growing ExponentialDecay may reach inf (optimizers refuse it)
+            # a growing ExponentialDecay may reach inf (optimizers refuse it)
+            rate = obj(step)
             assert rate >= 0, (obj.get_config(), step, rate)
     elif isinstance(obj, O.Optimizer):
         w = mdl.Variable(np.array([0.5, -1.0, 2.0], np.float32))
@@ -385,7 +398,8 @@ def test_fuzz_each_constructor_accepts_exactly_its_documented_range(make, name, 
 
 
 BAD_OR_GOOD_TOLERANCE = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                                  st.floats(0, 1e-2), st.none(), st.sampled_from(["1", True]))
+                                  st.floats(0, 1e-2), st.none(),
+                                  st.sampled_from(["1", True]))
 BAD_OR_GOOD_EPS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                             st.floats(1e-6, 1e-2), st.none())
 

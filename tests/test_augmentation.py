@@ -95,7 +95,8 @@ def slow_resize(x, height, width, interpolation):
                 continue
             sy = min(max((i + 0.5) * h / height - 0.5, 0), h - 1)
             sx = min(max((j + 0.5) * w / width - 0.5, 0), w - 1)
-            y0, x0 = min(int(sy), h - 2) if h > 1 else 0, min(int(sx), w - 2) if w > 1 else 0
+            y0 = min(int(sy), h - 2) if h > 1 else 0
+            x0 = min(int(sx), w - 2) if w > 1 else 0
             fy, fx = sy - y0, sx - x0
             for r, q, weight in [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
                                  (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]:
@@ -155,7 +156,8 @@ def test_affine_transform_gradcheck(rng, fill_mode):
 
 @pytest.mark.parametrize("kwargs", [
     dict(height=7, width=3), dict(height=2, width=9, interpolation="nearest"),
-    dict(height=3, width=3, antialias=True), dict(height=4, width=2, crop_to_aspect_ratio=True),
+    dict(height=3, width=3, antialias=True),
+    dict(height=4, width=2, crop_to_aspect_ratio=True),
     dict(height=4, width=8, pad_to_aspect_ratio=True, fill_value=1.0),
 ])
 def test_resize_and_crop_gradcheck(rng, kwargs):
@@ -184,7 +186,8 @@ def test_rotation_translation_zoom_fixed_factor(rng, interpolation, fill_mode):
          lambda b, i, j: (cy + 0.75 * (i - cy), cx + 0.75 * (j - cx))),
     ]
     for layer, source in cases:
-        layer.fill_mode, layer.interpolation, layer.fill_value = fill_mode, interpolation, 2.0
+        layer.fill_mode, layer.interpolation = fill_mode, interpolation
+        layer.fill_value = 2.0
         layer._dtype = "float64"
         y = layer(x, training=True)
         expected = slow_sample(x, source, interpolation, fill_mode, 2.0)
@@ -259,7 +262,8 @@ def test_contrast_and_brightness_formulas(rng):
 
 
 # -- seeds, inference, configs ---------------------------------------------------------
-@pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS,
+                         ids=lambda v: getattr(v, "__name__", ""))
 def test_seeds_reproducible(backend, rng, cls, kwargs):
     x = mdl.tensor(rng.uniform(0, 255, (4, 6, 7, 2)).astype(np.float32))
     mdl.random.seed(7)
@@ -274,13 +278,14 @@ def test_seeds_reproducible(backend, rng, cls, kwargs):
     np.testing.assert_array_equal(seeded[0], seeded[1])
 
 
-@pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS,
+                         ids=lambda v: getattr(v, "__name__", ""))
 def test_identity_at_inference(rng, cls, kwargs):
     x = rng.uniform(0, 255, (2, 6, 7, 3)).astype(np.float32)
     layer = cls(**kwargs)
     if cls is layers.RandomCrop:   # the centred window of the target's aspect ratio
-        np.testing.assert_allclose(layer(x).numpy(), slow_resize(x[:, :5], 3, 4, "bilinear"),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(layer(x).numpy(),
+                                   slow_resize(x[:, :5], 3, 4, "bilinear"), rtol=1e-5)
         return
     for out in (layer(x), layer(x, training=False)):
         assert out.dtype == np.float32
@@ -315,7 +320,8 @@ def test_keras_config_values():
 def test_layers_gradcheck_fixed_factor(rng):
     x = rng.standard_normal((2, 5, 4, 2))
     for layer in [layers.RandomRotation((0.1, 0.1), fill_mode="constant"),
-                  layers.RandomZoom((0.2, 0.2)), layers.RandomTranslation((0.3, 0.3), (0.2, 0.2)),
+                  layers.RandomZoom((0.2, 0.2)),
+                  layers.RandomTranslation((0.3, 0.3), (0.2, 0.2)),
                   layers.Resizing(3, 6), layers.CenterCrop(3, 3)]:
         check_layer(layer, x, training=True)
 

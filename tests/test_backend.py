@@ -85,7 +85,8 @@ def test_config_file_sets_floatx_and_data_format(tmp_path):
     code = ("import minidl as m; print(m.config.floatx(), m.config.image_data_format(), "
             "m.config.epsilon(), m.tensor([1.0]).dtype)")
     out = _run(code, MINIDL_HOME=str(tmp_path))
-    assert out.stdout.split() == ["float64", "channels_first", "1e-05", "float64"], out.stderr
+    expected = ["float64", "channels_first", "1e-05", "float64"]
+    assert out.stdout.split() == expected, out.stderr
 
 
 def test_bad_config_file_is_a_clear_error(tmp_path):
@@ -161,7 +162,8 @@ def _numpy_uses(tree):
             yield node.lineno, f"{node.value.id}.{node.attr}"
 
 
-@pytest.mark.parametrize("path", list(_array_modules()), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", list(_array_modules()),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_op_modules_never_use_numpy_directly_for_array_maths(path):
     source = path.read_text()
     lines = source.splitlines()

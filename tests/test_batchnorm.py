@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl import functional as F, layers
+from minidl import functional as F
+from minidl import layers
 from minidl.gradcheck import check_double_grad, check_grad
 from minidl.testing import layer_test
 

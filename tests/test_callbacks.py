@@ -15,8 +15,9 @@ class FakeOptimizer:
 
 
 class FakeModel:
-    def __init__(self, lr=0.1):
+    def __init__(self, lr=0.1, metrics=()):
         self.optimizer = FakeOptimizer(lr)
+        self.compiled_metrics = list(metrics)
         self.stop_training = False
         self.w = [np.zeros(2)]
 
@@ -62,8 +63,69 @@ def test_early_stopping_patience_and_restore_best_weights():
 
 def test_early_stopping_max_mode_and_min_delta():
     cb = C.EarlyStopping(monitor="val_accuracy", patience=1, min_delta=0.05)
-    ran, _ = drive(cb, [0.5, 0.52, 0.9], key="val_accuracy")
+    model = FakeModel(metrics=[mdl.metrics.Accuracy()])  # "up": auto means max
+    ran, _ = drive(cb, [0.5, 0.52, 0.9], key="val_accuracy", model=model)
     assert ran == [0, 1]
+
+
+# Keras 3.15's EarlyStopping (mode="min" unless given) driven with the same values:
+# after each epoch (wait, best, best_epoch, stop_training); then the final weights, where
+# the model's weights at epoch e are [e].
+KERAS_EARLY_STOPPING = [
+    ([1.0, 0.9, 0.8], dict(baseline=0.5, patience=2),
+     [(1, 1.0, 0, False), (2, 0.9, 1, False), (3, 0.8, 2, False)], 2.0),
+    ([1.0, 0.9, 0.95, 0.97, 0.99, 0.98],
+     dict(baseline=0.5, patience=2, restore_best_weights=True),
+     [(1, 1.0, 0, False), (2, 0.9, 1, False), (3, 0.9, 1, True)], 1.0),
+    ([0.6, 0.4, 0.45, 0.3, 0.6, 0.7, 0.8],
+     dict(baseline=0.5, patience=2, restore_best_weights=True),
+     [(1, 0.6, 0, False), (0, 0.4, 1, False), (1, 0.4, 1, False), (0, 0.3, 3, False),
+      (1, 0.3, 3, False), (2, 0.3, 3, True)], 3.0),
+    ([0.9, 0.8, 0.85, 0.7, 0.75, 0.76],
+     dict(baseline=0.5, patience=1, start_from_epoch=1, restore_best_weights=True),
+     [(0, None, 0, False), (1, 0.8, 1, False), (2, 0.8, 1, True)], 1.0),
+    ([0.5, 0.7, 0.6, 0.65], dict(baseline=0.55, patience=1, mode="max", min_delta=0.02),
+     [(1, 0.5, 0, False), (0, 0.7, 1, False), (1, 0.7, 1, True)], 2.0),
+]
+
+
+@pytest.mark.parametrize("values,kwargs,expected,weight", KERAS_EARLY_STOPPING)
+def test_early_stopping_baseline_as_keras(values, kwargs, expected, weight):
+    cb = C.EarlyStopping(**{"mode": "min", **kwargs})
+    model = FakeModel()
+    cb.set_model(model)
+    cb.on_train_begin()
+    seen = []
+    for epoch, value in enumerate(values):
+        model.w = [np.full(1, float(epoch))]
+        cb.on_epoch_end(epoch, {"val_loss": value})
+        seen.append((cb.wait, cb.best, cb.best_epoch, model.stop_training))
+        if model.stop_training:
+            break
+    cb.on_train_end()
+    assert seen == expected
+    assert model.w[0][0] == weight
+
+
+def test_auto_mode_follows_the_metric_direction():
+    metrics = [mdl.metrics.get("accuracy"), mdl.metrics.MeanSquaredError(name="mse"),
+               mdl.metrics.MeanMetricWrapper(mdl.losses.mean_absolute_error),
+               mdl.metrics.Mean(name="mean")]
+    cases = {"val_accuracy": [0.5, 0.6, 0.55], "accuracy": [0.5, 0.6, 0.55],
+             "val_mse": [0.6, 0.5, 0.55], "mean_absolute_error": [0.6, 0.5, 0.55],
+             "loss": [0.6, 0.5, 0.55], "val_loss": [0.6, 0.5, 0.55]}
+    for key, values in cases.items():  # the second value is the best either way
+        cb = C.EarlyStopping(monitor=key, patience=1)
+        ran, _ = drive(cb, values, key=key, model=FakeModel(metrics=metrics))
+        assert (ran, cb.best) == ([0, 1, 2], values[1]), key
+    for key in ("mean", "val_mean", "val_acc", "val_val_loss"):
+        for make in (C.EarlyStopping, C.ReduceLROnPlateau,
+                     lambda **kw: C.ModelCheckpoint("x", save_best_only=True, **kw)):
+            with pytest.raises(ValueError, match=f"monitor='{key}'.*mode='min'"):
+                drive(make(monitor=key), [1.0], key=key, model=FakeModel(metrics=metrics))
+    cb = C.EarlyStopping(monitor="mean", mode="max", patience=1)
+    ran, _ = drive(cb, [0.5, 0.6, 0.55], key="mean", model=FakeModel(metrics=metrics))
+    assert (ran, cb.best, cb.mode) == ([0, 1, 2], 0.6, "max")
 
 
 def test_reduce_lr_on_plateau():
@@ -72,6 +134,21 @@ def test_reduce_lr_on_plateau():
     drive(cb, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], model=model)
     # epochs 1, 2 no improvement -> 0.05; cooldown; 2 more -> 0.025; 2 more -> 0.02 floor
     assert math.isclose(model.optimizer.learning_rate, 0.02)
+
+
+def test_a_reused_callback_starts_each_fit_afresh(capsys):
+    stopping = C.EarlyStopping(monitor="loss", patience=1, verbose=1)
+    drive(stopping, [1.0, 2.0], key="loss")
+    assert stopping.stopped_epoch == 1
+    capsys.readouterr()
+    ran, _ = drive(stopping, [1.0, 0.5], key="loss")   # improves: no stop this time
+    assert ran == [0, 1] and stopping.stopped_epoch == 0
+    assert "early stopping" not in capsys.readouterr().out
+    reducing = C.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)
+    drive(reducing, [0.1, 0.2], key="loss")
+    model = FakeModel(0.1)
+    drive(reducing, [1.0, 0.9], key="loss", model=model)  # best 0.1 is the last fit's
+    assert model.optimizer.learning_rate == 0.1 and reducing.best == 0.9
 
 
 def test_learning_rate_scheduler():
@@ -116,6 +193,21 @@ def test_lambda_callback_and_unknown_hook():
         C.LambdaCallback(on_nothing=print)
 
 
+def test_auto_mode_inside_fit_reads_the_compiled_metrics():
+    from minidl import layers
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((24, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    model = mdl.models.Sequential([layers.Dense(1, activation="sigmoid")])
+    model.compile(mdl.optimizers.SGD(0.1), "binary_crossentropy", metrics=["accuracy"])
+    stop = C.EarlyStopping(monitor="val_accuracy", patience=50)
+    model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y), callbacks=[stop])
+    assert stop._mode == "max"
+    with pytest.raises(ValueError, match="monitor='val_auc'"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[C.ReduceLROnPlateau(monitor="val_auc")])
+
+
 @pytest.mark.parametrize("make,message", [
     (lambda: C.EarlyStopping(mode="up"), "mode='up'"),
     (lambda: C.ReduceLROnPlateau(factor=2.0), "factor=2.0"),
@@ -146,4 +238,5 @@ def test_callbacks_inside_fit(tmp_path):
     assert len(history.history["loss"]) == 2  # stopped after the second epoch
     assert events[:3] == ["train", "batch", "batch"]
     assert ["learning_rate", "loss", "val_loss"] in events
-    assert (tmp_path / "log.csv").read_text().startswith("epoch,learning_rate,loss,val_loss")
+    header = "epoch,learning_rate,loss,val_loss"
+    assert (tmp_path / "log.csv").read_text().startswith(header)

@@ -32,7 +32,8 @@ def reference_conv(x, w, b, strides, padding, dilation, data_format):
     for n in range(x.shape[0]):
         for o in itertools.product(*map(range, outs)):
             for t in itertools.product(*map(range, w.shape[:rank])):
-                pos = tuple(oi * s + ti * d for oi, ti, s, d in zip(o, t, strides, dilation))
+                pos = tuple(oi * s + ti * d
+                            for oi, ti, s, d in zip(o, t, strides, dilation))
                 y[(n, *o)] += xpad[(n, *pos)] @ w[t]
     if b is not None:
         y += b
@@ -123,8 +124,8 @@ def test_conv2d_without_bias_and_without_input_grad(rng):
                                               "channels_last"), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("strides,dilation,padding", [(1, 1, "same"), (2, 1, "same"),
-                                                      (1, 2, "valid"), ((2, 1), 1, "valid")])
+@pytest.mark.parametrize("strides,dilation,padding", [
+    (1, 1, "same"), (2, 1, "same"), (1, 2, "valid"), ((2, 1), 1, "valid")])
 def test_array_backward_matches_differentiable_backward(rng, strides, dilation, padding):
     x, w, b = _case_2d(rng, (6, 5), (3, 2), "channels_last")
     gy_shape = F.conv2d(x, w, b, strides=strides, padding=padding,

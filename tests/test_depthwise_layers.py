@@ -28,7 +28,7 @@ def correlate_depthwise(x, kernel, padding):
     return out
 
 
-# -- the shared harness ----------------------------------------------------------------------
+# -- the shared harness --------------------------------------------------------------------
 
 DEPTHWISE2D_CASES = [
     (dict(kernel_size=3), (2, 5, 6, 2), (2, 3, 4, 2)),
@@ -107,8 +107,8 @@ def test_regularizers_and_constraints_reach_the_weights():
 @pytest.mark.parametrize("cls,kwargs,shape", [
     (DepthwiseConv2D, dict(kernel_size=(2, 3), strides=(2, 1), depth_multiplier=2,
                            padding="same", activation="tanh"), (2, 5, 4, 2)),
-    (SeparableConv1D, dict(filters=2, kernel_size=2, dilation_rate=2, activation="softplus"),
-     (2, 6, 2)),
+    (SeparableConv1D,
+     dict(filters=2, kernel_size=2, dilation_rate=2, activation="softplus"), (2, 6, 2)),
 ])
 def test_layer_gradients_scipy_method(cls, kwargs, shape):
     layer = cls(**kwargs)
@@ -116,7 +116,7 @@ def test_layer_gradients_scipy_method(cls, kwargs, shape):
     mdl.gradcheck.check_layer(layer, x, method="scipy")
 
 
-# -- values ----------------------------------------------------------------------------------
+# -- values --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_depthwise_layer_values_match_scipy(padding, rng):
@@ -178,7 +178,7 @@ def test_same_padding_on_an_input_smaller_than_the_dilated_kernel(layer, path, r
         mdl.config.set_cpu_kernels(saved)
 
 
-# -- Keras 3 arguments, weights and configs ---------------------------------------------------
+# -- Keras 3 arguments, weights and configs ------------------------------------------------
 
 def test_weights_names_shapes_and_alias():
     dw = DepthwiseConv2D(3, depth_multiplier=2)
@@ -211,10 +211,11 @@ def test_positional_arguments_follow_keras():
     assert (dw1.kernel_size, dw1.strides, dw1.depth_multiplier) == ((5,), (2,), 3)
 
 
-DEPTHWISE_KEYS = {"name", "trainable", "dtype", "depth_multiplier", "kernel_size", "strides",
-                  "padding", "data_format", "dilation_rate", "activation", "use_bias",
-                  "depthwise_initializer", "bias_initializer", "depthwise_regularizer",
-                  "bias_regularizer", "activity_regularizer", "depthwise_constraint",
+DEPTHWISE_KEYS = {"name", "trainable", "dtype", "depth_multiplier", "kernel_size",
+                  "strides", "padding", "data_format", "dilation_rate", "activation",
+                  "use_bias", "depthwise_initializer", "bias_initializer",
+                  "depthwise_regularizer", "bias_regularizer", "activity_regularizer",
+                  "depthwise_constraint",
                   "bias_constraint"}
 SEPARABLE_KEYS = DEPTHWISE_KEYS | {"filters", "pointwise_initializer",
                                    "pointwise_regularizer", "pointwise_constraint"}
@@ -254,7 +255,8 @@ def test_keras3_configs_are_accepted_as_they_come():
                         "config": {"name": "float64"}, "registered_name": None},
               "depth_multiplier": 2, "filters": 4, "kernel_size": [3, 3], "strides": [2, 2],
               "padding": "same", "data_format": "channels_last", "dilation_rate": [1, 1],
-              "activation": "linear", "use_bias": True, "depthwise_initializer": initializer,
+              "activation": "linear", "use_bias": True,
+              "depthwise_initializer": initializer,
               "pointwise_initializer": initializer, "bias_initializer": zeros,
               "depthwise_regularizer": l2, "pointwise_regularizer": None,
               "bias_regularizer": None, "activity_regularizer": None,
@@ -276,11 +278,13 @@ def test_common_keyword_arguments(rng):
                             input_shape=(5, 5, 2), weights=[kernel, bias])
     assert layer.batch_input_shape == (None, 5, 5, 2)
     y = layer(np.ones((1, 5, 5, 2)))
-    assert layer.name == "dw_frozen" and layer.trainable_weights == [] and y.dtype == "float64"
+    assert layer.name == "dw_frozen" and layer.trainable_weights == []
+    assert y.dtype == "float64"
     np.testing.assert_array_equal(layer.get_weights()[0], kernel)
     sized = SeparableConv1D(2, 3, batch_input_shape=(4, 6, 3))
     assert sized.batch_input_shape == (4, 6, 3)
-    assert DepthwiseConv1D(3, batch_size=8, input_shape=(6, 2)).batch_input_shape == (8, 6, 2)
+    sized = DepthwiseConv1D(3, batch_size=8, input_shape=(6, 2))
+    assert sized.batch_input_shape == (8, 6, 2)
 
 
 def test_data_format_none_reads_the_config():
@@ -301,7 +305,7 @@ def test_compute_output_shape_with_unknown_sizes():
         .compute_output_shape((2, 3, 9, 8)) == (2, 5, 7, 6)
 
 
-# -- bad input -------------------------------------------------------------------------------
+# -- bad input -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("build,words", [
     (lambda: DepthwiseConv2D(3, strides=2, dilation_rate=2), ["strides", "dilation_rate"]),
@@ -322,7 +326,8 @@ def test_compute_output_shape_with_unknown_sizes():
     (lambda: DepthwiseConv1D((3, 3)), ["kernel_size=(3, 3)"]),
     (lambda: SeparableConv2D(0, 3), ["filters=0"]),
     (lambda: SeparableConv1D(-2, 3), ["filters=-2"]),
-    (lambda: SeparableConv1D(2, 3, strides=2, dilation_rate=2), ["strides", "dilation_rate"]),
+    (lambda: SeparableConv1D(2, 3, strides=2, dilation_rate=2),
+     ["strides", "dilation_rate"]),
     (lambda: DepthwiseConv2D(3, data_format="NHWC"), ["data_format='NHWC'"]),
 ])
 def test_bad_arguments_raise_at_construction(build, words):

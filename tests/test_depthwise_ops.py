@@ -18,7 +18,7 @@ from minidl.ops.depthwise import Geometry, reference
 F = mdl.functional
 
 
-# -- slow references ------------------------------------------------------------------------
+# -- slow references -----------------------------------------------------------------------
 
 def reference_depthwise(x, kernel, strides, padding, dilation, bias=None):
     """Explicit loops over output pixels on a zero-padded copy (channels_last, rank 2)."""
@@ -57,7 +57,7 @@ def to_first(a):
     return np.ascontiguousarray(np.moveaxis(a, -1, 1))
 
 
-# -- a pairwise-covering grid -----------------------------------------------------------------
+# -- a pairwise-covering grid --------------------------------------------------------------
 
 FACTORS = {
     "kernel": [1, 2, 3, 5, (2, 3), (3, 1)],
@@ -101,7 +101,8 @@ def pairwise_cases(factors, seed=0, tries=300):
     cases, infeasible = [], set()
 
     def pairs_of(choice):
-        return {((a, choice[a]), (b, choice[b])) for a, b in itertools.combinations(names, 2)}
+        return {((a, choice[a]), (b, choice[b]))
+                for a, b in itertools.combinations(names, 2)}
 
     while uncovered:
         seed_pair = min(uncovered)
@@ -159,7 +160,8 @@ def test_pairwise_grid_covers_every_feasible_pair():
     for case in CASES:
         assert is_valid(case)
         index = {n: FACTORS[n].index(case[n]) for n in names}
-        covered |= {((a, index[a]), (b, index[b])) for a, b in itertools.combinations(names, 2)}
+        covered |= {((a, index[a]), (b, index[b]))
+                    for a, b in itertools.combinations(names, 2)}
     everything = {((a, i), (b, j)) for a, b in itertools.combinations(names, 2)
                   for i in range(len(FACTORS[a])) for j in range(len(FACTORS[b]))}
     assert everything - covered == INFEASIBLE
@@ -178,7 +180,8 @@ def test_forward_and_gradients_over_grid(case, rng):
     expected = reference_depthwise(x, kernel, strides, case["padding"], dilation, bias)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
     inputs = [x, kernel] + ([bias] if bias is not None else [])
-    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None, True),
+    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None,
+                                        True),
                inputs, names=["x", "kernel", "bias"][:len(inputs)])
 
 
@@ -186,7 +189,8 @@ def test_forward_and_gradients_over_grid(case, rng):
 def test_gradients_scipy_method(case, rng):
     x, kernel, bias = make_inputs(case, rng)
     inputs = [x, kernel] + ([bias] if bias is not None else [])
-    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None, True),
+    check_grad(lambda *t: run_depthwise(case, t[0], t[1], t[2] if len(t) > 2 else None,
+                                        True),
                inputs, method="scipy")
 
 
@@ -207,7 +211,7 @@ def test_output_channel_order_is_c_times_m_plus_m():
     np.testing.assert_array_equal(y, [0, 0, 0, 3, 4, 5])
 
 
-# -- the two backward routes, second derivatives ---------------------------------------------
+# -- the two backward routes, second derivatives -------------------------------------------
 
 ROUTE_CASES = [
     dict(strides=1, padding="same", dilation_rate=1, m=1, size=(6, 5)),
@@ -273,7 +277,7 @@ def test_backprop_ops_hold_third_derivative(rng):
     check_double_grad(objective, [x.numpy(), k.numpy()], atol=1e-5)
 
 
-# -- separable and 1-D forms -----------------------------------------------------------------
+# -- separable and 1-D forms ---------------------------------------------------------------
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_separable_conv2d_forward_and_gradients(data_format, rng):
@@ -299,13 +303,15 @@ def test_1d_forms_equal_2d_with_singleton_height(data_format, rng):
     dk, pk, b = (rng.standard_normal((3, 3, 2)), rng.standard_normal((1, 6, 4)),
                  rng.standard_normal(6))
     expected = reference_depthwise(x[:, None], dk[None], (1, 2), "same", (1, 1))[:, 0] + b
-    x_in = np.ascontiguousarray(np.swapaxes(x, 1, 2)) if data_format == "channels_first" else x
+    x_in = np.ascontiguousarray(np.swapaxes(x, 1, 2)) if data_format == "channels_first" \
+        else x
     back = (lambda a: np.swapaxes(a, 1, 2)) if data_format == "channels_first" else \
         (lambda a: a)
     y = F.depthwise_conv1d(x_in, dk, strides=2, padding="same", data_format=data_format,
                            bias=b)
     np.testing.assert_allclose(back(y.numpy()), expected, atol=1e-12)
-    sep = F.separable_conv1d(x_in, dk, pk, strides=2, padding="same", data_format=data_format)
+    sep = F.separable_conv1d(x_in, dk, pk, strides=2, padding="same",
+                             data_format=data_format)
     np.testing.assert_allclose(back(sep.numpy()), (expected - b) @ pk[0], atol=1e-12)
     check_grad(lambda a, k, bb: F.depthwise_conv1d(a, k, dilation_rate=2, padding="same",
                                                    data_format=data_format, bias=bb),
@@ -370,13 +376,14 @@ def test_same_padding_on_inputs_smaller_than_the_kernel_1d(length, cpu_path, rng
                [x, dk, pk])
 
 
-# -- blocking, dtypes, backends ---------------------------------------------------------------
+# -- blocking, dtypes, backends ------------------------------------------------------------
 
-@pytest.mark.parametrize("strides,padding,m", [(1, "same", 1), (2, "same", 2), (1, "valid", 1),
-                                               ((1, 2), "valid", 3)])
+@pytest.mark.parametrize("strides,padding,m", [(1, "same", 1), (2, "same", 2),
+                                               (1, "valid", 1), ((1, 2), "valid", 3)])
 @pytest.mark.parametrize("block_bytes", [64, 2500])
 def test_cache_blocks_give_the_same_result(strides, padding, m, block_bytes, rng):
-    """Row blocks (64 bytes: one row per block) and multi-image blocks agree with one block."""
+    """Row blocks (64 bytes: one row per block) and multi-image blocks agree with one
+    block."""
     x = rng.standard_normal((3, 9, 8, 2))
     kernel, bias = rng.standard_normal((3, 3, 2, m)), rng.standard_normal(2 * m)
     geo = Geometry(x.shape, kernel.shape, _pair(strides), (1, 1), padding)
@@ -414,7 +421,8 @@ def test_reference_kernels_in_small_blocks(args, block, rng):
     x = rng.standard_normal((3,) + args["size"] + (2,))
     kernel = rng.standard_normal(args["kernel"] + (2, args["m"]))
     bias = rng.standard_normal(2 * args["m"])
-    geo = Geometry(x.shape, kernel.shape, args["strides"], args["dilation"], args["padding"])
+    geo = Geometry(x.shape, kernel.shape, args["strides"], args["dilation"],
+                   args["padding"])
     g = rng.standard_normal(geo.output_shape)
     results = []
     for block_bytes in (block, 1 << 40):
@@ -474,7 +482,8 @@ def test_non_finite_values_stay_where_they_belong(strides, rng):
                                         range(3)):
         dx[r * strides + i, c * strides + j] += g[0, r, c, 0] * kt[i, j, 0, 0]
     expected_dx = dx[top:top + 6, left:left + 6]
-    np.testing.assert_array_equal(np.isfinite(xt.grad[0, :, :, 0]), np.isfinite(expected_dx))
+    np.testing.assert_array_equal(np.isfinite(xt.grad[0, :, :, 0]),
+                                  np.isfinite(expected_dx))
     assert not np.isfinite(expected_dx).all()
 
 
@@ -489,8 +498,8 @@ def test_dtype_is_preserved(dtype, rng):
     y.sum().backward()
     for t in (x, k, pk, b):
         assert t.grad.dtype == dtype
-    expected = reference_depthwise(x.numpy().astype(np.float64), k.numpy().astype(np.float64),
-                                   (2, 2), "same", (1, 1))
+    expected = reference_depthwise(x.numpy().astype(np.float64),
+                                   k.numpy().astype(np.float64), (2, 2), "same", (1, 1))
     expected = expected @ pk.numpy()[0, 0].astype(np.float64) + b.numpy()
     tol = 1e-4 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(y.numpy(), expected, rtol=tol, atol=tol)
@@ -515,7 +524,7 @@ def test_runs_on_every_backend(backend, rng):
                                atol=1e-12)
 
 
-# -- argument errors --------------------------------------------------------------------------
+# -- argument errors -----------------------------------------------------------------------
 
 X = np.zeros((1, 5, 5, 2))
 K = np.zeros((3, 3, 2, 1))
@@ -523,7 +532,8 @@ K = np.zeros((3, 3, 2, 1))
 
 @pytest.mark.parametrize("kwargs,words", [
     (dict(strides=2, dilation_rate=2), ["strides", "dilation_rate"]),
-    (dict(strides=(2, 1), dilation_rate=(1, 2)), ["strides=(2, 1)", "dilation_rate=(1, 2)"]),
+    (dict(strides=(2, 1), dilation_rate=(1, 2)),
+     ["strides=(2, 1)", "dilation_rate=(1, 2)"]),
     (dict(padding=2), ["padding=2"]),
     (dict(padding="full"), ["padding='full'"]),
     (dict(strides=0), ["strides=0"]),

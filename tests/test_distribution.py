@@ -9,6 +9,7 @@ shares of an epoch, checkpoints) are in ``tests/mpi``, run by ``.ci/run`` under
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,17 @@ def test_bad_collective_arguments_are_clear_errors():
     world = Communicator()
     with pytest.raises(ValueError, match="op='prod' must be one of"):
         world.allreduce(np.ones(2), op="prod")
+    for op in (None, "Sum", ["sum"]):
+        with pytest.raises(ValueError, match=re.escape(f"op={op!r} must be one of")):
+            world.allreduce(np.ones(2), op=op)
+    for dtype in ("int64", "int32", "uint8", "bool"):
+        with pytest.raises(TypeError, match=f"allreduce\\(op='mean'\\) of a {dtype} array"):
+            world.allreduce(np.ones(2, dtype=dtype), op="mean")
+    counts = np.array([3, -1], dtype="int64")  # the other ops keep integers exact
+    for op in ("sum", "max", "min"):
+        out = world.allreduce(counts, op=op)
+        assert out.dtype == counts.dtype and out.tolist() == [3, -1]
+    assert world.allreduce(np.ones(2, np.float32), op="mean").dtype == np.float32
     with pytest.raises(TypeError, match="must be a NumPy or CuPy array"):
         world.allgather([1, 2])
     with pytest.raises(TypeError, match="set_distribution takes"):
@@ -198,10 +210,10 @@ def test_processes_with_different_models_raise_a_clear_error_everywhere():
     other = _dp._describe(_model())
     _dp._check_same_model(_SeesAnother(other), model)  # names aside, the same model
     other["weights"][0] = ((3, 5), "float64")
-    with pytest.raises(ValueError, match=r"process 1's model differs from process 0's: "
-                                         r"weights array 0 is \(\(3, 5\), 'float64'\) on "
-                                         r"process 1, \(\(3, 4\), 'float64'\) on process 0")\
-            as info:
+    message = (r"process 1's model differs from process 0's: weights array 0 is "
+               r"\(\(3, 5\), 'float64'\) on process 1, \(\(3, 4\), 'float64'\) on "
+               r"process 0")
+    with pytest.raises(ValueError, match=message) as info:
         _dp._check_same_model(_SeesAnother(other), model)
     assert getattr(info.value, _dp._EVERYWHERE)
     other = _dp._describe(_model(synchronized=False))

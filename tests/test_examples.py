@@ -30,6 +30,7 @@ def test_mobilenet_digits(tmp_path, capsys):
 
 def test_mobilenet_digits_reads_idx_files(tmp_path, capsys):
     import numpy as np
+
     from minidl.datasets import save_idx
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 40), ("t10k", 20)):
@@ -63,6 +64,7 @@ def test_gpu_backend_explains_a_missing_gpu(capsys, tmp_path):
 
 def test_mobilenetv2_digits(tmp_path, capsys):
     import numpy as np
+
     import minidl as mdl
     output = tmp_path / "v2.model"
     accuracy = load("mobilenetv2_digits").main(["--epochs", "1", "--output", str(output),

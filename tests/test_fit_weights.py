@@ -1,7 +1,7 @@
-"""``sample_weight`` and ``class_weight`` in fit / evaluate / train_on_batch / test_on_batch,
-against losses and metrics computed here with plain NumPy (Keras 3's rules: the weighted
-per-sample losses are summed and divided by the number of samples, not by the sum of the
-weights; ``weighted_metrics`` divide by the sum of the weights)."""
+"""``sample_weight`` and ``class_weight`` in fit / evaluate / train_on_batch /
+test_on_batch, against losses and metrics computed here with plain NumPy (Keras 3's
+rules: the weighted per-sample losses are summed and divided by the number of samples,
+not by the sum of the weights; ``weighted_metrics`` divide by the sum of the weights)."""
 import numpy as np
 import pytest
 
@@ -14,7 +14,8 @@ BIAS = np.array([0.1, 0.0, -0.1])
 
 def data(n=10, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 2)).astype(np.float32).astype(np.float64)  # exact in float32
+    # values exact in float32
+    x = rng.standard_normal((n, 2)).astype(np.float32).astype(np.float64)
     return x, rng.integers(0, 3, n), rng.uniform(0.1, 2.0, n)
 
 

@@ -130,7 +130,8 @@ def test_a_shared_layer_shares_its_weights_and_runs_once_per_call():
     left, right = mdl.Input(shape=(3,), name="left"), mdl.Input(shape=(3,), name="right")
     out = layers.Add(name="add")([shared(left), shared(right)])
     model = Model([left, right], out)
-    assert len(model.weights) == 1 and [l.name for l in model.layers].count("shared") == 1
+    assert len(model.weights) == 1
+    assert [layer.name for layer in model.layers].count("shared") == 1
     xl, xr = np.ones((2, 3), np.float32), np.full((2, 3), 2.0, np.float32)
     y = model([xl, xr])
     assert shared.calls == 2

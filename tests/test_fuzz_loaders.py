@@ -48,7 +48,7 @@ def small_model():
     return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def valid_files():
     """``{name: bytes}`` of valid files (not a fixture: hypothesis would print them)."""
     folder = pathlib.Path(tempfile.mkdtemp())

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.gradcheck import (GradcheckError, check_double_grad, check_grad,
-                              numerical_grad)
+from minidl.gradcheck import GradcheckError, check_double_grad, check_grad, numerical_grad
 
 
 class BrokenSquare(mdl.Function):
@@ -36,8 +35,8 @@ def test_catches_a_wrong_backward(method):
 @pytest.mark.parametrize("method", ["central", "scipy", "directional"])
 def test_passes_a_correct_op_at_its_tolerance_and_reports(method):
     rng = np.random.default_rng(0)
-    report = check_grad(lambda a, b: (a @ b).tanh(), [rng.random((3, 4)), rng.random((4, 2))],
-                        method=method)
+    report = check_grad(lambda a, b: (a @ b).tanh(),
+                        [rng.random((3, 4)), rng.random((4, 2))], method=method)
     assert len(report.max_abs_error) == 2
     assert max(report.max_abs_error) < (1e-6 if method == "scipy" else 1e-8)
     assert "passed" in repr(report)

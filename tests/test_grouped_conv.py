@@ -31,8 +31,8 @@ def loop_grouped_conv(x, w, b, groups, strides, padding, dilation, data_format):
     per_group_in, filters = w.shape[-2], w.shape[-1]
     per_group_out = filters // groups
     y = np.zeros((x.shape[0], *outs, filters))
-    for n, o, f in itertools.product(range(x.shape[0]), itertools.product(*map(range, outs)),
-                                     range(filters)):
+    positions = itertools.product(*map(range, outs))
+    for n, o, f in itertools.product(range(x.shape[0]), positions, range(filters)):
         first = (f // per_group_out) * per_group_in
         total = 0.0 if b is None else b[f]
         for t in itertools.product(*map(range, w.shape[:rank])):

@@ -110,9 +110,9 @@ def units(header):
     layer_entries(header)[1]["config"]["units"] = 10 ** 9
 
 
-def filters(header):   # a 4e7-filter Conv2D after a reshape of the input
+def filters(header):   # a 4e6-filter Conv1D (a 16 MB kernel) after a reshape of the input
     layer_entries(header)[1] = {"module": "keras.layers", "class_name": "Conv1D",
-                                "config": {"name": "c", "filters": 40_000_000,
+                                "config": {"name": "c", "filters": 4_000_000,
                                            "kernel_size": 1}}
     layer_entries(header).insert(1, {"module": "keras.layers", "class_name": "Reshape",
                                      "config": {"name": "r", "target_shape": [4, 1]}})
@@ -134,6 +134,14 @@ def layer_norm(header):   # no formula in the screen: caught by the build budget
          "config": {"name": "f", "batch_input_shape": [None, 512, 1024]}},
         {"module": "keras.layers", "class_name": "LayerNormalization",
          "config": {"name": "n"}}]
+
+
+def upsampling(header):   # no weights at all: building runs a sample 4e8 values wide
+    layer_entries(header)[1:] = [
+        {"module": "keras.layers", "class_name": "Reshape",
+         "config": {"name": "r", "target_shape": [4, 1]}},
+        {"module": "keras.layers", "class_name": "UpSampling1D",
+         "config": {"name": "u", "size": 100_000_000}}]
 
 
 def idx_declaring_more_than_stored(path):
@@ -167,6 +175,8 @@ HOSTILE = {
                      "dtype 'S1000000000'"),
     "layer_norm.minidl": ("load_model", lambda p: config_file(p, layer_norm),
                           "refusing to allocate"),
+    "upsampling.minidl": ("load_model", lambda p: config_file(p, upsampling),
+                          "values per sample"),
     "more_than_stored.idx": ("load_idx", idx_declaring_more_than_stored, "truncated"),
     "long_stream.idx.gz": ("load_idx", idx_with_a_long_stream, "too long"),
     "declares_4gb.idx.gz": ("load_idx", idx_declaring_4gb_gzipped, "can hold"),
@@ -269,16 +279,21 @@ def test_a_model_larger_than_a_limit_loads_once_the_limit_is_raised(tmp_path):
         assert load_model(path)(np.ones((1, 64, 64), "float32")).shape == (1, 4096)
 
 
-def test_limits_come_from_minidl_json(tmp_path, monkeypatch):
-    monkeypatch.setattr(mdl.limits, "_process_limits", {"max_depth": 3})
+def test_limits_come_from_minidl_json(tmp_path):
     path = saved(tmp_path)
-    with pytest.raises(FormatError, match="deeper than 3"):
-        load_model(path)
-    with load_limits(max_depth=200):
-        load_model(path)
+    mdl.limits.set_process_limits({"max_depth": 3})  # what minidl.json's load_limits does
+    try:
+        with pytest.raises(FormatError, match="deeper than 3"):
+            load_model(path)
+        with load_limits(max_depth=200):
+            load_model(path)
+    finally:
+        mdl.limits.set_process_limits({})
     with pytest.raises(ValueError, match="unknown load limit 'max_rows'"):
         with load_limits(max_rows=3):
             pass
+    with pytest.raises(ValueError, match="unknown load limit 'max_rows'"):
+        mdl.limits.set_process_limits({"max_rows": 3})
 
 
 # -- one error type --------------------------------------------------------------------

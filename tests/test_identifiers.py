@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.identifiers import Family, custom_object_scope, dtype_name, from_keras_value, \
-    normalize_name, snake_case
+from minidl.identifiers import (
+    Family,
+    custom_object_scope,
+    dtype_name,
+    from_keras_value,
+    normalize_name,
+    snake_case,
+)
 
 
 class Base:

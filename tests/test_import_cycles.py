@@ -7,8 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 import minidl
 
 ROOT = pathlib.Path(minidl.__file__).parent
@@ -39,7 +37,8 @@ def _targets(module, node, is_package):
         base = ".".join(package + ([base] if base else []))
     if base.split(".")[0] != "minidl":
         return []
-    return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+            for a in node.names]
 
 
 def _with_packages(module, target):

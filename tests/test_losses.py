@@ -69,7 +69,8 @@ def test_keras_documented_values(backend):
     y_pred = np.array([[-18.6, 0.51], [2.94, -12.8]])
     bce = L.BinaryCrossentropy(from_logits=True)
     assert float(bce(y_true, y_pred)) == pytest.approx(0.8654, abs=1e-4)
-    assert float(bce(y_true, y_pred, sample_weight=[0.8, 0.2])) == pytest.approx(0.243, abs=1e-3)
+    weighted = bce(y_true, y_pred, sample_weight=[0.8, 0.2])
+    assert float(weighted) == pytest.approx(0.243, abs=1e-3)
     assert float(L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).mean()) == \
         pytest.approx(0.155, abs=1e-6)
     np.testing.assert_allclose(
@@ -86,14 +87,16 @@ def test_categorical_crossentropy_matches_numpy(backend, rng, from_logits, label
                                      label_smoothing=label_smoothing)
     np.testing.assert_allclose(out.numpy(), ref_categorical(y_true, y_pred, from_logits,
                                                             label_smoothing), rtol=1e-12)
-    loss = L.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
+    loss = L.CategoricalCrossentropy(from_logits=from_logits,
+                                     label_smoothing=label_smoothing)
     assert float(loss(y_true, y_pred)) == pytest.approx(
         ref_categorical(y_true, y_pred, from_logits, label_smoothing).mean(), rel=1e-12)
 
 
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_categorical_crossentropy_along_another_axis(rng, from_logits):
-    y_pred = rng.standard_normal((2, 4, 3)) if from_logits else rng.uniform(0.1, 1, (2, 4, 3))
+    y_pred = rng.standard_normal((2, 4, 3)) if from_logits else \
+        rng.uniform(0.1, 1, (2, 4, 3))
     y_true = np.moveaxis(onehot(rng.integers(0, 4, (2, 3)), 4), -1, 1)
     out = L.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=1)
     expected = ref_categorical(np.moveaxis(y_true, 1, -1), np.moveaxis(y_pred, 1, -1),
@@ -103,7 +106,8 @@ def test_categorical_crossentropy_along_another_axis(rng, from_logits):
 
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("label_shape", [(6,), (6, 1)])
-def test_sparse_categorical_crossentropy_matches_numpy(backend, rng, from_logits, label_shape):
+def test_sparse_categorical_crossentropy_matches_numpy(backend, rng, from_logits,
+                                                       label_shape):
     y_pred = rng.standard_normal((6, 3)) if from_logits else rng.uniform(0.05, 1.0, (6, 3))
     labels = rng.integers(0, 3, label_shape)
     expected = ref_sparse(labels, y_pred, from_logits)
@@ -171,7 +175,8 @@ def test_regression_losses_match_numpy(backend, rng):
     for delta in (1.0, 0.5):
         np.testing.assert_allclose(L.huber(t, p, delta).numpy(), ref_huber(t, p, delta),
                                    rtol=1e-12)
-    assert float(L.Huber(0.5)(t, p)) == pytest.approx(ref_huber(t, p, 0.5).mean(), rel=1e-12)
+    assert float(L.Huber(0.5)(t, p)) == pytest.approx(ref_huber(t, p, 0.5).mean(),
+                                                      rel=1e-12)
     assert float(L.get("mse")(t, p)) == pytest.approx(((t - p) ** 2).mean(), rel=1e-12)
     assert float(L.get("mae")(t, p)) == pytest.approx(np.abs(t - p).mean(), rel=1e-12)
     # (N,) labels against (N, 1) predictions are aligned, not broadcast to (N, N)
@@ -202,7 +207,8 @@ def test_probabilities_are_clipped_at_0_and_1(backend):
                                [-np.log(EPS), -np.log(1 - EPS)], rtol=1e-9)
     bce = L.binary_crossentropy(np.array([[1.0, 0.0, 1.0, 0.0]]),
                                 np.array([[0.0, 1.0, 1.0, 0.0]])).numpy()
-    np.testing.assert_allclose(bce, [(-2 * np.log(EPS) - 2 * np.log(1 - EPS)) / 4], rtol=1e-9)
+    np.testing.assert_allclose(bce, [(-2 * np.log(EPS) - 2 * np.log(1 - EPS)) / 4],
+                               rtol=1e-9)
     x = mdl.tensor(p, requires_grad=True)
     L.CategoricalCrossentropy()(t, x).backward()
     assert np.all(np.isfinite(x.grad))
@@ -222,7 +228,8 @@ def test_logits_of_magnitude_1000_are_stable(backend, dtype):
     dense = L.categorical_crossentropy(onehot([1, 2], 3), z, from_logits=True)
     np.testing.assert_allclose(dense.numpy(), [2000.0, 1.0 + np.log1p(np.exp(-1.0))],
                                rtol=1e-6)
-    x = mdl.tensor(np.array([[1000.0, -1000.0, 1000.0, -1000.0]], dtype), requires_grad=True)
+    x = mdl.tensor(np.array([[1000.0, -1000.0, 1000.0, -1000.0]], dtype),
+                   requires_grad=True)
     bce = L.BinaryCrossentropy(from_logits=True)(np.array([[0, 1, 1, 0]]), x)
     assert float(bce) == pytest.approx(500.0, rel=1e-6)
     bce.backward()
@@ -254,7 +261,8 @@ def test_reductions(rng):
     assert float(L.MeanSquaredError(reduction="sum")(t, p, sample_weight=w)) == \
         pytest.approx((per_sample * w).sum(), rel=1e-12)
     assert float(L.MeanSquaredError(reduction="mean_with_sample_weight")(
-        t, p, sample_weight=w)) == pytest.approx((per_sample * w).sum() / w.sum(), rel=1e-12)
+        t, p, sample_weight=w)) == pytest.approx((per_sample * w).sum() / w.sum(),
+                                                 rel=1e-12)
     # a (N, 1) weight and a scalar weight broadcast over the per-sample values
     assert float(L.MeanSquaredError()(t, p, sample_weight=w[:, None])) == pytest.approx(
         (per_sample * w).mean(), rel=1e-12)
@@ -278,17 +286,20 @@ def _probabilities(rng, shape):
 
 
 GRAD_CASES = [
-    ("cce_probs", lambda: L.CategoricalCrossentropy(label_smoothing=0.1), "onehot", _probabilities),
+    ("cce_probs", lambda: L.CategoricalCrossentropy(label_smoothing=0.1), "onehot",
+     _probabilities),
     ("cce_logits", lambda: L.CategoricalCrossentropy(from_logits=True), "soft",
      lambda rng, s: rng.standard_normal(s)),
     ("scce_probs", lambda: L.SparseCategoricalCrossentropy(), "sparse", _probabilities),
     ("scce_logits", lambda: L.SparseCategoricalCrossentropy(from_logits=True), "sparse",
      lambda rng, s: rng.standard_normal(s) * 3),
-    ("bce_probs", lambda: L.BinaryCrossentropy(label_smoothing=0.2), "binary", _probabilities),
+    ("bce_probs", lambda: L.BinaryCrossentropy(label_smoothing=0.2), "binary",
+     _probabilities),
     ("bce_logits", lambda: L.BinaryCrossentropy(from_logits=True), "binary",
      lambda rng, s: rng.standard_normal(s) * 3),
     ("mse", lambda: L.MeanSquaredError(), "real", lambda rng, s: rng.standard_normal(s)),
-    ("mae", lambda: L.MeanAbsoluteError(), "real", lambda rng, s: rng.standard_normal(s) + 5),
+    ("mae", lambda: L.MeanAbsoluteError(), "real",
+     lambda rng, s: rng.standard_normal(s) + 5),
     ("huber", lambda: L.Huber(delta=0.7), "real",
      lambda rng, s: (rng.permutation(12).reshape(s) - 5.5) * 0.23),
 ]
@@ -306,7 +317,8 @@ def _labels(kind, rng, shape):
     return np.zeros(shape)
 
 
-@pytest.mark.parametrize("name, make, kind, make_pred", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+@pytest.mark.parametrize("name, make, kind, make_pred", GRAD_CASES,
+                         ids=[c[0] for c in GRAD_CASES])
 def test_gradients_wrt_y_pred(rng, name, make, kind, make_pred):
     shape = (4, 3)
     y_pred = make_pred(rng, shape)
@@ -356,7 +368,8 @@ def test_second_derivatives_of_the_fused_crossentropies(rng):
                       [z, t])
     check_double_grad(lambda z_: L.sparse_categorical_crossentropy(labels, z_,
                                                                    from_logits=True), [z])
-    check_double_grad(lambda z_, t_: L.binary_crossentropy(t_, z_, from_logits=True), [z, t])
+    check_double_grad(lambda z_, t_: L.binary_crossentropy(t_, z_, from_logits=True),
+                      [z, t])
 
 
 # -- lookup and configs -------------------------------------------------------------------
@@ -397,9 +410,9 @@ def test_reads_keras_serialized_losses():
                              "ignore_class": None}, "registered_name": None}
     loss = L.get(keras_form)
     assert isinstance(loss, L.SparseCategoricalCrossentropy) and loss.from_logits
-    assert isinstance(L.get({"module": "builtins", "class_name": "function",
-                             "config": "mean_squared_error", "registered_name": "function"}),
-                      L.MeanSquaredError)
+    function_form = {"module": "builtins", "class_name": "function",
+                     "config": "mean_squared_error", "registered_name": "function"}
+    assert isinstance(L.get(function_form), L.MeanSquaredError)
     assert L.get({"class_name": "Huber", "config": {"delta": 3.0}}).delta == 3.0
     assert L.Huber.from_config({"name": "h", "reduction": "sum", "dtype": {
         "module": "keras", "class_name": "DTypePolicy", "config": {"name": "float64"},
@@ -415,7 +428,8 @@ def test_unknown_name_lists_the_known_ones():
 @pytest.mark.parametrize("loss", [L.MeanSquaredError(), L.CategoricalCrossentropy(),
                                   L.BinaryCrossentropy(), L.Huber(), L.MeanAbsoluteError()])
 def test_shape_mismatch_names_y_true_and_y_pred(loss):
-    with pytest.raises(ValueError, match=r"y_true of shape \(4, 2\).*y_pred of shape \(4, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"y_true of shape \(4, 2\).*y_pred of shape \(4, 3\)"):
         loss(np.zeros((4, 2)), np.full((4, 3), 0.5))
 
 

@@ -53,7 +53,8 @@ def test_sparse_categorical_accuracy_with_column_labels(backend):
 
 
 def test_top_k_accuracies(backend):
-    scores = np.array([[0.1, 0.5, 0.3, 0.1], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    scores = np.array([[0.1, 0.5, 0.3, 0.1], [0.4, 0.3, 0.2, 0.1],
+                       [0.25, 0.25, 0.25, 0.25]])
     labels = np.array([2, 3, 1])  # ranks 2, 4, and a four-way tie (counted in, as in_top_k)
     m = M.SparseTopKCategoricalAccuracy(k=2)
     m.update_state(labels, scores)
@@ -77,7 +78,7 @@ def test_mean_of_values_with_weights(backend):
     m.update_state([1.0, 3.0])
     assert m.result() == 2.0
     m.update_state(np.array([[2.0, 4.0], [6.0, 8.0]]), sample_weight=np.array([1.0, 0.0]))
-    assert m.result() == pytest.approx((1 + 3 + 3) / 3)                # per-sample means 3, 7
+    assert m.result() == pytest.approx((1 + 3 + 3) / 3)  # per-sample means 3, 7
     m.update_state(5.0)
     assert m.result() == pytest.approx((7 + 5) / 4)
     zero = M.Mean()
@@ -91,7 +92,8 @@ def test_loss_metrics_average_the_per_sample_losses(backend, rng):
     t = np.eye(3)[labels]
     w = np.array([1.0, 2.0, 0.0, 1.0])
     cases = [(M.CategoricalCrossentropy(), L.categorical_crossentropy(t, p)),
-             (M.SparseCategoricalCrossentropy(), L.sparse_categorical_crossentropy(labels, p)),
+             (M.SparseCategoricalCrossentropy(),
+              L.sparse_categorical_crossentropy(labels, p)),
              (M.BinaryCrossentropy(), L.binary_crossentropy(t, p / 1.1)),
              (M.MeanSquaredError(), L.mean_squared_error(t, p)),
              (M.MeanAbsoluteError(), L.mean_absolute_error(t, p))]
@@ -215,3 +217,21 @@ def test_out_of_range_sparse_labels_never_match():
     m = M.SparseTopKCategoricalAccuracy(k=3)
     m.update_state([5, -1, 0], np.full((3, 3), 1 / 3))
     assert m.result() == pytest.approx(1 / 3)
+
+
+def test_each_metric_has_keras_direction():
+    # keras.metrics' _direction in Keras 3.15 (None: Keras sets none)
+    expected = [
+        (M.Accuracy(), "up"), (M.BinaryAccuracy(), "up"), (M.CategoricalAccuracy(), "up"),
+        (M.SparseCategoricalAccuracy(), "up"), (M.TopKCategoricalAccuracy(), "up"),
+        (M.SparseTopKCategoricalAccuracy(), "up"), (M.MeanSquaredError(), "down"),
+        (M.MeanAbsoluteError(), "down"), (M.CategoricalCrossentropy(), "down"),
+        (M.SparseCategoricalCrossentropy(), "down"), (M.BinaryCrossentropy(), "down"),
+        (M.Mean(), None), (M.MeanMetricWrapper(mdl.losses.mean_squared_error), "down"),
+        (M.MeanMetricWrapper(mdl.losses.Huber()), "down"),
+        (M.MeanMetricWrapper(M.accuracy), None),
+        (M.MeanMetricWrapper(lambda y_true, y_pred: y_pred), None)]
+    for metric, direction in expected:
+        assert metric._direction == direction, type(metric).__name__
+    assert M.get("acc")._direction == "up" and M.get("mse")._direction == "down"
+    assert M.get("accuracy", loss="binary_crossentropy")._direction == "up"

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl import functional as F, layers
+from minidl import functional as F
+from minidl import layers
 from minidl.gradcheck import check_grad
 from minidl.testing import layer_test
 
@@ -18,12 +19,12 @@ def test_zero_padding_forms_and_values(backend, rng, padding, expected):
     x = rng.standard_normal((2, 3, 4, 2))
     layer = layers.ZeroPadding2D(padding, dtype="float64")
     assert layer.padding == expected
-    (t, b), (l, r) = expected
+    rows, cols = expected
     np.testing.assert_array_equal(layer(x).numpy(),
-                                  np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))))
+                                  np.pad(x, ((0, 0), rows, cols, (0, 0))))
     layer = layers.ZeroPadding2D(padding, data_format="channels_first", dtype="float64")
     np.testing.assert_array_equal(layer(x).numpy(),
-                                  np.pad(x, ((0, 0), (0, 0), (t, b), (l, r))))
+                                  np.pad(x, ((0, 0), (0, 0), rows, cols)))
 
 
 def test_zero_padding_harness():

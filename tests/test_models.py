@@ -125,7 +125,8 @@ def test_nan_loss_stops_with_epoch_and_step():
     fresh.build((None, 4))
     fresh.set_weights(before)
     fresh.fit(x[:16], y[:16], batch_size=8, epochs=1, shuffle=False, verbose=0)
-    for a, b in zip(model.get_weights(), fresh.get_weights()):  # the bad step changed nothing
+    # the bad step changed nothing
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 

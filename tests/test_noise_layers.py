@@ -98,7 +98,7 @@ def test_spatial_dropout_needs_4d_inputs():
         layers.SpatialDropout2D(0.5, noise_shape=(1, 1, 1, 1))
 
 
-# -- GaussianNoise --------------------------------------------------------------------------
+# -- GaussianNoise -------------------------------------------------------------------------
 @pytest.mark.parametrize("stddev", [0.1, 1.0])
 def test_gaussian_noise_statistics(backend, stddev):
     x = np.full((200, 100), 3.0, np.float32)
@@ -156,7 +156,7 @@ def test_gaussian_noise_config_and_errors():
         layers.GaussianNoise(0.1, seed=-1)
 
 
-# -- Identity -------------------------------------------------------------------------------
+# -- Identity ------------------------------------------------------------------------------
 def test_identity(backend, rng):
     x = rng.standard_normal((2, 3))
     out = layer_test(layers.Identity, {}, input_data=x.astype(np.float32),

@@ -52,10 +52,12 @@ def _on_path(path, fn, *args):
 
 
 def _tolerance(dtype):
-    return dict(rtol=2e-5, atol=2e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    if dtype == "float32":
+        return dict(rtol=2e-5, atol=2e-5)
+    return dict(rtol=1e-12, atol=1e-12)
 
 
-# -- the compiled kernels against the NumPy path ---------------------------------------------
+# -- the compiled kernels against the NumPy path -------------------------------------------
 
 def _compiled_results(x, kernel, bias, g, geo, threads=1, **options):
     """Forward, both gradients, each gradient alone and the bias gradient, compiled."""
@@ -64,7 +66,8 @@ def _compiled_results(x, kernel, bias, g, geo, threads=1, **options):
     dx, dkernel = backward(x, kernel, g, geo, threads=threads, **options)
     dx_only = backward(None, kernel, g, geo, True, False, threads=threads, **options)[0]
     dkernel_only = backward(x, None, g, geo, False, True, threads=threads, **options)[1]
-    return y, dx, dkernel, dx_only, dkernel_only, numba_kernels.bias_grad(g, threads=threads)
+    dbias = numba_kernels.bias_grad(g, threads=threads)
+    return y, dx, dkernel, dx_only, dkernel_only, dbias
 
 
 def _reference_results(x, kernel, bias, g, geo):
@@ -212,7 +215,7 @@ def test_non_finite_values_stay_in_place_on_the_compiled_path(rng):
     np.testing.assert_allclose(y[np.isfinite(y)], expected[np.isfinite(y)], atol=1e-12)
 
 
-# -- gradients on both paths ------------------------------------------------------------------
+# -- gradients on both paths ---------------------------------------------------------------
 
 PATHS = [pytest.param("numba", marks=needs_numba), "numpy"]
 
@@ -244,7 +247,7 @@ def test_fused_and_differentiable_backwards_agree_on_each_path(path, rng):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
-# -- selection and threads ---------------------------------------------------------------------
+# -- selection and threads -----------------------------------------------------------------
 
 def test_choice_is_validated_and_reported():
     with pytest.raises(ValueError, match="cpu_kernels='fast'"):
@@ -296,7 +299,8 @@ def test_env_var_and_config_file_choose(tmp_path):
 def test_minidl_imports_and_runs_without_numba(tmp_path):
     code = ("import sys; sys.modules['numba'] = None\n"
             "import numpy as np, minidl as m\n"
-            "y = m.functional.depthwise_conv2d(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)))\n"
+            "y = m.functional.depthwise_conv2d(np.ones((1, 3, 3, 1)),\n"
+            "                                  np.ones((3, 3, 1, 1)))\n"
             "print(m.config.cpu_kernels(), float(y.numpy().sum()), "
             "'numba' in sys.modules and sys.modules['numba'] is not None)")
     out = _python(code, tmp_path)

@@ -64,7 +64,8 @@ def ref_nadam(w, g, s, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
     product = np.prod([u(k) for k in range(1, t + 2)])      # u_1 ... u_{t+1}
     s["m"] = s.get("m", 0) + (g - s.get("m", 0)) * (1 - beta_1)
     s["v"] = s.get("v", 0) + (g * g - s.get("v", 0)) * (1 - beta_2)
-    m_hat = u(t + 2) * s["m"] / (1 - product * u(t + 2)) + (1 - u(t + 1)) * g / (1 - product)
+    m_hat = u(t + 2) * s["m"] / (1 - product * u(t + 2)) + \
+        (1 - u(t + 1)) * g / (1 - product)
     v_hat = s["v"] / (1 - beta_2 ** (t + 1))
     return w - lr * m_hat / (np.sqrt(v_hat) + epsilon)
 

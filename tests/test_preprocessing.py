@@ -120,7 +120,8 @@ def test_normalization_epsilon_rule():
     y = layer(np.array([[1e-7, 2e-7, 1.0 + 3e-6]])).numpy()
     np.testing.assert_allclose(y, [[1.0, 2.0, 3.0]], rtol=1e-8)
     inverse = layers.Normalization(mean=1.0, variance=0.0, invert=True, dtype="float64")
-    np.testing.assert_allclose(inverse(np.array([[2.0]])).numpy(), [[1.0 + 2e-7]], rtol=1e-15)
+    np.testing.assert_allclose(inverse(np.array([[2.0]])).numpy(), [[1.0 + 2e-7]],
+                               rtol=1e-15)
 
 
 def test_normalization_harness_given():
@@ -132,7 +133,7 @@ def test_normalization_harness_given():
                (2, 3, 2))
 
 
-# -- Normalization.adapt --------------------------------------------------------------------
+# -- Normalization.adapt -------------------------------------------------------------------
 def test_normalization_weights_are_keras():
     layer = layers.Normalization(axis=(1, 3))
     layer.build((None, 2, 5, 3))

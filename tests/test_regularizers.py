@@ -76,7 +76,8 @@ def test_zero_penalty_still_differentiable():
 
 @pytest.mark.parametrize("name,cls", [
     ("l1", R.L1), ("L1", R.L1), ("l2", R.L2), ("L2", R.L2), ("l1l2", R.L1L2),
-    ("l1_l2", R.L1L2), ("L1L2", R.L1L2), ("orthogonal_regularizer", R.OrthogonalRegularizer),
+    ("l1_l2", R.L1L2), ("L1L2", R.L1L2),
+    ("orthogonal_regularizer", R.OrthogonalRegularizer),
     ("OrthogonalRegularizer", R.OrthogonalRegularizer),
 ])
 def test_get_by_name(name, cls):
@@ -85,7 +86,8 @@ def test_get_by_name(name, cls):
 
 def test_defaults_as_keras():
     assert R.get("l2").l2 == 0.01 and R.get("l1").l1 == 0.01
-    assert R.L2(None).l2 == 0.01 and R.L1L2(None, None).get_config() == {"l1": 0.0, "l2": 0.0}
+    assert R.L2(None).l2 == 0.01
+    assert R.L1L2(None, None).get_config() == {"l1": 0.0, "l2": 0.0}
     assert R.OrthogonalRegularizer().get_config() == {"factor": 0.01, "mode": "rows"}
 
 

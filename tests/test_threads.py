@@ -104,7 +104,7 @@ def test_no_grad_as_a_decorator_restores_the_mode_of_each_call():
         assert not mdl.is_grad_enabled()
 
 
-# -- training flag ---------------------------------------------------------------------------
+# -- training flag -------------------------------------------------------------------------
 class Seen(layers.Layer):
     """Records the ``training`` value each call receives."""
 
@@ -183,7 +183,7 @@ def test_set_backend_is_process_wide(fake_cupy):
         mdl.set_backend(previous)
 
 
-# -- a model trained in one thread, predicting in another ------------------------------------
+# -- a model trained in one thread, predicting in another ----------------------------------
 class Gate(layers.Layer):
     """The identity. In inference (``training`` false) with ``barrier`` set, it holds the
     forward pass still between two waits, under ``no_grad``, while the other thread runs
@@ -373,7 +373,8 @@ class AddsItsSum(layers.Layer):
 
 def test_each_thread_sees_the_add_loss_losses_of_its_own_call():
     layer = AddsItsSum()
-    called, read = threading.Barrier(2, timeout=TIMEOUT), threading.Barrier(2, timeout=TIMEOUT)
+    called = threading.Barrier(2, timeout=TIMEOUT)
+    read = threading.Barrier(2, timeout=TIMEOUT)
 
     def calling(value):
         def fn():

@@ -12,10 +12,10 @@ weights file; minidl never downloads anything.
 >>> model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0).shape
 (2, 10)
 """
+from .efficientnet import EfficientNetB0
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
-from .mobilenet_v3 import MobileNetV3Small, MobileNetV3Large
-from .efficientnet import EfficientNetB0
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 
 __all__ = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
            "EfficientNetB0"]

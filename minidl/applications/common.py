@@ -161,7 +161,8 @@ def check_pooling(pooling):
 
 def check_classes(classes):
     """``classes`` is a positive int."""
-    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or \
+            classes < 1:
         raise ValueError(f"classes={classes!r} must be a positive int")
 
 

@@ -21,8 +21,17 @@ import math
 
 from .. import initializers, layers
 from ..models import Model
-from .common import (channel_axis, check_classes, check_pooling, check_weights,
-                     correct_pad, image_input, load_weights_file, make_divisible, pooled)
+from .common import (
+    channel_axis,
+    check_classes,
+    check_pooling,
+    check_weights,
+    correct_pad,
+    image_input,
+    load_weights_file,
+    make_divisible,
+    pooled,
+)
 
 __all__ = ["EfficientNetB0"]
 
@@ -44,9 +53,10 @@ def _dense_init():
                                         distribution="uniform")
 
 
-def EfficientNetB0(include_top=True, weights=None, input_tensor=None, input_shape=None,
-                   pooling=None, classes=1000, classifier_activation="softmax",
-                   name="efficientnetb0"):
+def EfficientNetB0(include_top: bool = True, weights: str | None = None, input_tensor=None,
+                   input_shape: tuple | list | None = None, pooling: str | None = None,
+                   classes: int = 1000, classifier_activation: str | None = "softmax",
+                   name: str = "efficientnetb0") -> Model:
     """EfficientNetB0 as a functional model (width and depth coefficients 1.0).
 
     Args:

@@ -14,8 +14,16 @@ input by one row and column at the bottom and right (``conv_pad_<i>``) and convo
 """
 from .. import layers
 from ..models import Model
-from .common import (channel_axis, check_classes, check_pooling, check_weights,
-                     image_input, image_rows, load_weights_file, pooled)
+from .common import (
+    channel_axis,
+    check_classes,
+    check_pooling,
+    check_weights,
+    image_input,
+    image_rows,
+    load_weights_file,
+    pooled,
+)
 
 __all__ = ["MobileNet"]
 
@@ -24,9 +32,11 @@ BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (
           (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
 
 
-def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3,
-              include_top=True, weights=None, input_tensor=None, pooling=None,
-              classes=1000, classifier_activation="softmax", name=None):
+def MobileNet(input_shape: tuple | list | None = None, alpha: float = 1.0,
+              depth_multiplier: int = 1, dropout: float = 1e-3, include_top: bool = True,
+              weights: str | None = None, input_tensor=None, pooling: str | None = None,
+              classes: int = 1000, classifier_activation: str | None = "softmax",
+              name: str | None = None) -> Model:
     """MobileNet as a functional model.
 
     Args:

@@ -16,9 +16,18 @@ block that keeps the stride at 1 and the channel count adds its input (``..._add
 """
 from .. import layers
 from ..models import Model
-from .common import (channel_axis, check_classes, check_pooling, check_weights,
-                     correct_pad, image_input, image_rows, load_weights_file,
-                     make_divisible, pooled)
+from .common import (
+    channel_axis,
+    check_classes,
+    check_pooling,
+    check_weights,
+    correct_pad,
+    image_input,
+    image_rows,
+    load_weights_file,
+    make_divisible,
+    pooled,
+)
 
 __all__ = ["MobileNetV2"]
 
@@ -32,9 +41,11 @@ def _batch_norm(axis, name):
     return layers.BatchNormalization(axis=axis, epsilon=1e-3, momentum=0.999, name=name)
 
 
-def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None,
-                input_tensor=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name=None):
+def MobileNetV2(input_shape: tuple | list | None = None, alpha: float = 1.0,
+                include_top: bool = True, weights: str | None = None, input_tensor=None,
+                pooling: str | None = None, classes: int = 1000,
+                classifier_activation: str | None = "softmax",
+                name: str | None = None) -> Model:
     """MobileNetV2 as a functional model.
 
     Args:

@@ -22,8 +22,17 @@ squeeze-and-excitation, uses 3x3 kernels throughout and ReLU instead of hard-swi
 """
 from .. import layers
 from ..models import Model
-from .common import (channel_axis, check_classes, check_pooling, check_weights,
-                     correct_pad, image_input, load_weights_file, make_divisible, pooled)
+from .common import (
+    channel_axis,
+    check_classes,
+    check_pooling,
+    check_weights,
+    correct_pad,
+    image_input,
+    load_weights_file,
+    make_divisible,
+    pooled,
+)
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large"]
 
@@ -47,10 +56,13 @@ LARGE_BLOCKS = [
     (6, 160, "k", 1, "se", "act"), (6, 160, "k", 1, "se", "act")]
 
 
-def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
-                     weights=None, input_tensor=None, classes=1000, pooling=None,
-                     dropout_rate=0.2, classifier_activation="softmax",
-                     include_preprocessing=True, name="MobileNetV3Small"):
+def MobileNetV3Small(input_shape: tuple | list | None = None, alpha: float = 1.0,
+                     minimalistic: bool = False, include_top: bool = True,
+                     weights: str | None = None, input_tensor=None, classes: int = 1000,
+                     pooling: str | None = None, dropout_rate: float = 0.2,
+                     classifier_activation: str | None = "softmax",
+                     include_preprocessing: bool = True,
+                     name: str = "MobileNetV3Small") -> Model:
     """MobileNetV3Small as a functional model; the arguments as ``MobileNetV3Large``'s
     (its top convolution ``conv_2`` has 1024 channels)."""
     return _mobilenet_v3(SMALL_BLOCKS, 1024, input_shape, alpha, minimalistic,
@@ -58,10 +70,13 @@ def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_to
                          dropout_rate, classifier_activation, include_preprocessing, name)
 
 
-def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
-                     weights=None, input_tensor=None, classes=1000, pooling=None,
-                     dropout_rate=0.2, classifier_activation="softmax",
-                     include_preprocessing=True, name="MobileNetV3Large"):
+def MobileNetV3Large(input_shape: tuple | list | None = None, alpha: float = 1.0,
+                     minimalistic: bool = False, include_top: bool = True,
+                     weights: str | None = None, input_tensor=None, classes: int = 1000,
+                     pooling: str | None = None, dropout_rate: float = 0.2,
+                     classifier_activation: str | None = "softmax",
+                     include_preprocessing: bool = True,
+                     name: str = "MobileNetV3Large") -> Model:
     """MobileNetV3Large as a functional model.
 
     Args:

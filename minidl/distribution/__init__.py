@@ -29,7 +29,7 @@ __all__ = ["initialize", "num_processes", "process_id", "DataParallel",
 _distribution = None
 
 
-def set_distribution(value):
+def set_distribution(value: DataParallel | None) -> None:
     """Make ``value`` (a ``DataParallel``, or None for none) the distribution that
     ``fit``, ``evaluate``, ``predict`` and synchronized BatchNormalization use.
 
@@ -38,17 +38,17 @@ def set_distribution(value):
     """
     global _distribution
     if value is not None and not isinstance(value, DataParallel):
-        raise TypeError("set_distribution takes a minidl.distribution.DataParallel or None, "
-                        f"got {type(value).__name__}")
+        raise TypeError("set_distribution takes a minidl.distribution.DataParallel or "
+                        f"None, got {type(value).__name__}")
     _distribution = value
 
 
-def distribution():
+def distribution() -> DataParallel | None:
     """The distribution set by ``set_distribution``, or None."""
     return _distribution
 
 
-def data_parallel():
+def data_parallel() -> DataParallel | None:
     """The ``DataParallel`` in effect over more than one process, or None (then training
     takes its single-process path)."""
     value = _distribution

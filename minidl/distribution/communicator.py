@@ -23,9 +23,14 @@ __all__ = ["Communicator"]
 OPS = ("sum", "mean", "max", "min")
 
 
-def _check_op(op):
-    if op not in OPS:
+def _check_op(op, array):
+    if not isinstance(op, str) or op not in OPS:
         raise ValueError(f"op={op!r} must be one of {OPS}")
+    dtype = getattr(array, "dtype", None)
+    if op == "mean" and dtype is not None and dtype.kind not in "fc":
+        raise TypeError(f"allreduce(op='mean') of a {dtype} array: the mean is written in "
+                        "the array's dtype, so it must be floating; cast it (e.g. "
+                        ".astype('float64')) or reduce with op='sum'")
 
 
 def _host_buffer(array, name):  # host
@@ -45,7 +50,7 @@ class Communicator:
     axis may differ).
     """
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None) -> None:
         self.comm = comm
         self.size = 1 if comm is None else comm.Get_size()
         self.rank = 0 if comm is None else comm.Get_rank()
@@ -56,7 +61,8 @@ class Communicator:
 
         Args:
             array: a NumPy or CuPy array, of one shape and dtype on every process.
-            op: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+            op: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``; ``"mean"`` takes floating
+                arrays only (the mean is written in the array's dtype).
             out: where to write the result (``array`` itself for in place), or None.
 
         Returns:
@@ -64,8 +70,9 @@ class Communicator:
 
         Raises:
             ValueError: for an unknown ``op``.
+            TypeError: ``op="mean"`` of an integer or boolean array.
         """
-        _check_op(op)
+        _check_op(op, array)
         if out is None:
             out = array.copy()
         elif out is not array:
@@ -74,7 +81,8 @@ class Communicator:
             if _backend._is_cupy_array(out):
                 self._nccl_comm().allreduce(out, op)
             else:
-                self.comm.Allreduce(self._mpi().IN_PLACE, _contiguous(out), self._mpi_op(op))
+                self.comm.Allreduce(self._mpi().IN_PLACE, _contiguous(out),
+                                    self._mpi_op(op))
         if op == "mean":
             out /= self.size
         return out

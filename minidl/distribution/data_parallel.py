@@ -79,7 +79,7 @@ class DataParallel:
         TypeError: ``communicator`` is not a ``Communicator``.
     """
 
-    def __init__(self, communicator=None):
+    def __init__(self, communicator=None) -> None:
         if communicator is None:
             communicator = initialize()
         if not isinstance(communicator, Communicator):
@@ -112,9 +112,9 @@ class DataParallel:
         n = self.num_processes
         if batch_size % n:
             with raised_everywhere():  # every process checks the same number
-                raise ValueError(f"batch_size={batch_size} is the global batch, split over "
-                                 f"{n} processes, so it must be a multiple of {n}; use e.g. "
-                                 f"{max(n, batch_size - batch_size % n)}")
+                raise ValueError(f"batch_size={batch_size} is the global batch, split "
+                                 f"over {n} processes, so it must be a multiple of {n}; "
+                                 f"use e.g. {max(n, batch_size - batch_size % n)}")
         return batch_size // n
 
     def verbose(self, verbose):
@@ -137,7 +137,8 @@ class DataParallel:
             world = self.communicator
             sys.stderr.write("".join(traceback.format_exception(err)) +
                              f"minidl.distribution: process {world.rank} of {world.size} "
-                             f"raised {type(err).__name__}: {err}; stopping every process\n")
+                             f"raised {type(err).__name__}: {err}; stopping every "
+                             "process\n")
             sys.stderr.flush()
             time.sleep(0.5)  # for mpiexec to pass the message on before MPI_Abort
             world.abort(1)
@@ -196,11 +197,8 @@ class _FitRun:
         size."""
         if not self.ready:
             self._prepare(x)
-        if size == 0 and self.synchronized:
-            raise ValueError(f"a batch {where} has fewer samples than the "
-                             f"{self.world.size} processes, and synchronized "
-                             "BatchNormalization needs samples on every process; choose "
-                             "a number of samples or a batch_size that avoids it")
+        if self.synchronized:
+            self._check_sizes(size, where)
         if size:
             loss = self.model._gradients(x, y, sample_weight=sample_weight)
         else:  # nothing of this batch here: no gradient, no weight in the sums
@@ -217,6 +215,22 @@ class _FitRun:
         self.synchronized = any(getattr(layer, "synchronized", False)
                                 for layer in model._flatten_layers())
         self.ready = True
+
+    def _check_sizes(self, size, where):
+        """Synchronized BatchNormalization needs samples on every process: every process
+        learns every size (one small allreduce) and raises the same error before the
+        forward's collectives."""
+        sizes = numpy.zeros(self.world.size)  # host
+        sizes[self.world.rank] = size
+        sizes = self.world.allreduce(sizes)
+        empty = [p for p, n in enumerate(sizes) if n == 0]
+        if empty:
+            with raised_everywhere():
+                raise ValueError(
+                    f"a batch {where} has {int(sizes.sum())} samples for "
+                    f"{self.world.size} processes, so process(es) {empty} would get none, "
+                    "and synchronized BatchNormalization needs samples on every process; "
+                    "choose a number of samples or a batch_size that avoids it")
 
     def _apply(self, loss, size, where):
         model = self.model

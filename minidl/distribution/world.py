@@ -31,7 +31,7 @@ def _mpi_world():
     return MPI.COMM_WORLD
 
 
-def initialize():
+def initialize() -> Communicator:
     """Join the world of processes (idempotent); returns its ``Communicator``.
 
     Under ``mpiexec`` (or another MPI launcher) the world is MPI's ``COMM_WORLD``;
@@ -46,11 +46,11 @@ def initialize():
     return _world
 
 
-def num_processes():
+def num_processes() -> int:
     """The number of processes in the world (1 outside ``mpiexec``)."""
     return initialize().size
 
 
-def process_id():
+def process_id() -> int:
     """This process's index in the world, from 0 (0 outside ``mpiexec``)."""
     return initialize().rank

@@ -19,6 +19,7 @@ and the ``compile_config``: Keras loads the model uncompiled.
 import datetime
 import io
 import json
+import os
 import zipfile
 
 from ..limits import limit
@@ -28,8 +29,7 @@ from .errors import FormatError, import_h5py
 from .files import atomic_write
 from .layout import config_groups, is_model_entry, model_groups
 from .members import open_zip, read_member
-from .weights import (assign_datasets, check_config_against, described_bytes,
-                      weights_bytes)
+from .weights import assign_datasets, check_config_against, described_bytes, weights_bytes
 
 __all__ = ["load_keras", "load_keras_weights", "save_keras", "parse_json",
            "KERAS_VERSION"]
@@ -63,7 +63,8 @@ def _weights_member(archive, path, described_bytes, layer_count):
     return read_member(archive, WEIGHTS, path, allowed)
 
 
-def load_keras(path, custom_objects=None, compile=True):
+def load_keras(path: str | bytes | os.PathLike, custom_objects: dict | None = None,
+               compile: bool = True):
     """The model in a Keras 3 ``.keras`` archive, with its weights (and compiled when
     ``compile`` and the archive holds a compile config).
 
@@ -91,7 +92,7 @@ def load_keras(path, custom_objects=None, compile=True):
     return model
 
 
-def load_keras_weights(model, path):
+def load_keras_weights(model, path: str | bytes | os.PathLike) -> None:
     """Read the weights of a ``.keras`` archive into a built ``model`` of the same
     architecture (the archive's config is not used)."""
     h5py = import_h5py(path)
@@ -102,7 +103,7 @@ def load_keras_weights(model, path):
         assign_datasets(model, hdf5.scan(h5py, f, path), path)
 
 
-def save_keras(model, path):
+def save_keras(model, path: str | bytes | os.PathLike) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive, atomically."""
     config = json.dumps(keras_config(model))
     metadata = json.dumps({"keras_version": KERAS_VERSION, "date_saved":

@@ -11,7 +11,7 @@ from ..limits import FormatError
 __all__ = ["FormatError", "import_h5py"]
 
 
-def import_h5py(path):
+def import_h5py(path: str | bytes | os.PathLike):
     """The ``h5py`` module, or ImportError naming the extra that installs it.
 
     Raises:

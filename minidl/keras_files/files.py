@@ -22,7 +22,7 @@ STALE_SECONDS = 3600            # no save takes this long between creating and r
 TEMPORARY = re.compile(r"\.minidl-[0-9a-f]{16}\.tmp")
 
 
-def atomic_write(path, write):
+def atomic_write(path: str | bytes | os.PathLike, write) -> None:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, flush it to disk,
     then move it to ``path`` (see the module).
 

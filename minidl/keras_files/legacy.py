@@ -18,6 +18,7 @@ Keras 2's ``inbound_nodes`` are read as they are).
 """
 import json
 import math
+import os
 
 from ..limits import limit
 from . import hdf5
@@ -157,7 +158,8 @@ def _json_attr(f, name, path):
         raise FormatError(path, f"attribute {name!r} is not valid JSON: {err}") from None
 
 
-def load_legacy_model(path, custom_objects=None, compile=True):
+def load_legacy_model(path: str | bytes | os.PathLike, custom_objects: dict | None = None,
+                      compile: bool = True):
     """The model in a Keras 2 / tf.keras ``.h5`` file (architecture and weights).
 
     Raises:
@@ -187,7 +189,7 @@ def load_legacy_model(path, custom_objects=None, compile=True):
     return model
 
 
-def load_legacy_weights(model, path):
+def load_legacy_weights(model, path: str | bytes | os.PathLike) -> None:
     """Read a legacy ``.h5`` weights file (or a full-model file's weights) into a built
     ``model``, layer by layer in order.
 

@@ -9,6 +9,7 @@ lacks.
 """
 import io
 import math
+import os
 
 from . import hdf5
 from .errors import FormatError, import_h5py
@@ -86,7 +87,7 @@ def assign_datasets(model, datasets, path):
         variable.assign(value)
 
 
-def load_weights(model, path):
+def load_weights(model, path: str | bytes | os.PathLike) -> None:
     """Read a Keras 3 ``.weights.h5`` file into a built ``model`` of the same
     architecture.
 
@@ -112,7 +113,7 @@ def weights_bytes(model, path):
     return buffer.getvalue()
 
 
-def save_weights(model, path):
+def save_weights(model, path: str | bytes | os.PathLike) -> None:
     """Write ``model``'s weights as a Keras 3 ``.weights.h5`` file, atomically."""
     data = weights_bytes(model, path)
     atomic_write(path, lambda f: f.write(data))

@@ -2,8 +2,10 @@
 (channels_last data of any rank with its leading axes flattened); the same formulas as
 ``minidl.ops.normalization`` (its NumPy code is the reference these are tested against).
 
-- ``statistics(x)``: ``mu = sum_p x / P`` and ``var = sum_p (x - mu)^2 / P`` per feature
-  (two passes: the centered second pass keeps the variance exact when ``|mu| >> std``).
+- ``statistics(x)``: ``mu = sum_p x / P`` and ``var = sum_p (x - mu)^2 / P`` per feature,
+  in one pass: sums of ``d = x - x[0]`` and ``d^2`` in float64, then ``mu = x[0] +
+  mean(d)``, ``var = mean(d^2) - mean(d)^2`` (shifted by a sample of the data, so there is
+  no cancellation when ``|mu| >> std``).
 - ``affine(x, a, b)``: ``y = x * a + b`` per feature, one pass; the forward's
   ``gamma * (x - mu) * r + beta`` with ``a = gamma * r``, ``b = beta - mu * a``.
 - ``backward_sums(g, x, mu)``: ``sum_p g`` and ``sum_p g * (x - mu)`` in one pass.
@@ -11,50 +13,66 @@
   backward's ``gamma * r * (g - mean(g) - xhat * mean(g * xhat))`` with ``a = gamma * r``,
   ``b = -a * r * mean(g * xhat)``, ``d = -a * mean(g) - b * mu``.
 
-Sums run over ``CHUNKS`` fixed blocks of rows into float64 partials added in block order,
-so results do not depend on the thread count.
+Sums run over fixed blocks of rows (``CHUNKS``, fewer for short inputs; the count depends
+only on the shape) into float64 partials added in block order, so results do not depend
+on the thread count.
 """
 import numpy as np
 from numba import njit, prange
 
-from ._numba import CHUNKS, FLAGS, announce_compile, dynamic
+from ._numba import CHUNKS, FLAGS, announce_compile, set_threads
 
 __all__ = ["statistics", "affine", "backward_sums", "backward_dx"]
 
 
-def statistics(x, threads=1):
+def statistics(x: np.ndarray, threads: int = 1) -> "tuple[np.ndarray, np.ndarray]":
     """``(mu, var)`` of ``x (P, C)`` per feature, float64 ``(C,)`` each."""
-    with _prepared(x, threads):
-        mu = _column_sums(x, CHUNKS) / x.shape[0]
-        return mu, _centered_squares(x, mu, CHUNKS) / x.shape[0]
+    x = np.ascontiguousarray(x)
+    shift = x[0].astype(np.float64)
+    _prepare(x, threads)
+    sums, squares = _shifted_sums(x, shift, _blocks(x.shape[0])) / x.shape[0]
+    return shift + sums, np.maximum(squares - sums * sums, 0.0)
 
 
-def affine(x, a, b, threads=1):
+def affine(x: np.ndarray, a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     """``x * a + b`` per feature, a new array of ``x``'s dtype."""
+    x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    with _prepared(x, threads):
-        _affine(x, a.astype(x.dtype), b.astype(x.dtype), y)
+    _prepare(x, threads)
+    _affine(x, a.astype(x.dtype), b.astype(x.dtype), y)
     return y
 
 
-def backward_sums(g, x, mu, threads=1):
+def backward_sums(g: np.ndarray, x: np.ndarray, mu: np.ndarray,
+                  threads: int = 1) -> "tuple[np.ndarray, np.ndarray]":
     """``(sum_p g, sum_p g * (x - mu))`` per feature, float64 ``(C,)`` each."""
-    with _prepared(x, threads):
-        return _backward_sums(g, x, mu, CHUNKS)
+    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
+    _prepare(x, threads)
+    return _backward_sums(g, x, mu, _blocks(x.shape[0]))
 
 
-def backward_dx(g, x, a, b, d, threads=1):
+def backward_dx(g: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, d: np.ndarray,
+                threads: int = 1) -> np.ndarray:
     """``a * g + b * x + d`` per feature, a new array of ``x``'s dtype."""
+    g, x = np.ascontiguousarray(g), np.ascontiguousarray(x)
     dx = np.empty_like(x)
     dtype = x.dtype
-    with _prepared(x, threads):
-        _backward_dx(g, x, a.astype(dtype), b.astype(dtype), d.astype(dtype), dx)
+    _prepare(x, threads)
+    _backward_dx(g, x, a.astype(dtype), b.astype(dtype), d.astype(dtype), dx)
     return dx
 
 
-def _prepared(x, threads):
-    announce_compile(f"batch normalization ({x.dtype})", _KERNELS)
-    return dynamic(threads, x.size)
+def _prepare(x, threads):
+    if x.dtype.char not in _seen:
+        _seen.add(x.dtype.char)
+        announce_compile(f"batch normalization ({x.dtype})", _KERNELS)
+    set_threads(threads, x.size)
+
+
+def _blocks(rows):
+    """Fixed blocks of rows for a sum: ``CHUNKS``, fewer for short inputs (at least 64
+    rows a block), so small layers do not pay for empty partials."""
+    return max(1, min(CHUNKS, rows // 64))
 
 
 @njit(cache=True, inline="always")
@@ -64,32 +82,20 @@ def _block(k, rows, blocks):
 
 
 @njit(parallel=True, cache=True, fastmath=FLAGS)
-def _column_sums(x, blocks):
+def _shifted_sums(x, shift, blocks):
     rows, c = x.shape
-    partial = np.zeros((blocks, c))
+    partial = np.zeros((blocks, 2, c))
     for k in prange(blocks):
         lo, hi = _block(k, rows, blocks)
-        acc = partial[k]
+        acc, acc2 = np.zeros(c), np.zeros(c)  # local: the loop vectorizes (2.5x)
         for i in range(lo, hi):
             row = x[i]
             for j in range(c):
-                acc[j] += row[j]
-    return _in_order(partial)
-
-
-@njit(parallel=True, cache=True, fastmath=FLAGS)
-def _centered_squares(x, mu, blocks):
-    rows, c = x.shape
-    partial = np.zeros((blocks, c))
-    for k in prange(blocks):
-        lo, hi = _block(k, rows, blocks)
-        acc = partial[k]
-        for i in range(lo, hi):
-            row = x[i]
-            for j in range(c):
-                d = row[j] - mu[j]
-                acc[j] += d * d
-    return _in_order(partial)
+                d = row[j] - shift[j]
+                acc[j] += d
+                acc2[j] += d * d
+        partial[k, 0], partial[k, 1] = acc, acc2
+    return _in_order(partial.reshape(blocks, 2 * c)).reshape(2, c)
 
 
 @njit(parallel=True, cache=True, fastmath=FLAGS)
@@ -110,12 +116,13 @@ def _backward_sums(g, x, mu, blocks):
     partial_gx = np.zeros((blocks, c))
     for k in prange(blocks):
         lo, hi = _block(k, rows, blocks)
-        acc_g, acc_gx = partial_g[k], partial_gx[k]
+        acc_g, acc_gx = np.zeros(c), np.zeros(c)
         for i in range(lo, hi):
             g_row, x_row = g[i], x[i]
             for j in range(c):
                 acc_g[j] += g_row[j]
                 acc_gx[j] += g_row[j] * (x_row[j] - mu[j])
+        partial_g[k], partial_gx[k] = acc_g, acc_gx
     return _in_order(partial_g), _in_order(partial_gx)
 
 
@@ -132,10 +139,15 @@ def _backward_dx(g, x, a, b, d, dx):
 
 @njit(cache=True)
 def _in_order(partial):
-    total = np.zeros(partial.shape[1])
-    for k in range(partial.shape[0]):
-        total += partial[k]
+    """The blocks' partial sums ``(blocks, n)`` added in block order (explicit loops:
+    an array ``+=`` per block allocates, about 1 us each)."""
+    blocks, n = partial.shape
+    total = np.zeros(n)
+    for k in range(blocks):
+        for j in range(n):
+            total[j] += partial[k, j]
     return total
 
 
-_KERNELS = (_column_sums, _centered_squares, _affine, _backward_sums, _backward_dx)
+_seen = set()  # dtype characters announced
+_KERNELS = (_shifted_sums, _affine, _backward_sums, _backward_dx)

@@ -35,7 +35,7 @@ class Activation(Layer):
         ValueError: an unknown activation name (listing the known ones).
     """
 
-    def __init__(self, activation, **kwargs):
+    def __init__(self, activation, **kwargs) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
@@ -84,7 +84,8 @@ class ReLU(Layer):
         ValueError: a negative or non-numeric argument (naming it).
     """
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.max_value = _non_negative(max_value, "max_value", allow_none=True)
         self.negative_slope = _non_negative(negative_slope, "negative_slope")
@@ -134,7 +135,7 @@ class Softmax(Layer):
             for the input; a ``mask`` other than None.
     """
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: int = -1, **kwargs) -> None:
         super().__init__(**kwargs)
         self.axis = _softmax_axis(axis)
 
@@ -176,7 +177,7 @@ class LeakyReLU(Layer):
         ValueError: a negative, None or non-numeric ``negative_slope``.
     """
 
-    def __init__(self, negative_slope=0.3, **kwargs):
+    def __init__(self, negative_slope: float = 0.3, **kwargs) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
@@ -232,7 +233,8 @@ class PReLU(Layer):
     """
 
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None,
-                 alpha_constraint=None, shared_axes=None, **kwargs):
+                 alpha_constraint=None, shared_axes: list[int] | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         set_weight_arguments(self, "alpha", alpha_initializer, alpha_regularizer,
                              alpha_constraint)
@@ -292,7 +294,7 @@ class ELU(Layer):
         ValueError: a non-numeric or infinite ``alpha``.
     """
 
-    def __init__(self, alpha=1.0, **kwargs):
+    def __init__(self, alpha: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.alpha = _finite(alpha, "alpha", "ELU")
 

@@ -21,7 +21,7 @@ _KINDS = (("initializer", initializers), ("regularizer", regularizers),
           ("constraint", constraints))
 
 
-def set_weight_arguments(layer, weight, *arguments):
+def set_weight_arguments(layer, weight: str, *arguments) -> None:
     """Store a weight's arguments on ``layer``.
 
     Args:
@@ -38,8 +38,11 @@ def set_weight_arguments(layer, weight, *arguments):
         setattr(layer, f"{weight}_{kind}", module.get(value))
 
 
-def weight_arguments_config(layer, weights, initializer_only=(), activity_regularizer=False):
-    """The serialized arguments of ``weights`` as ``get_config()`` entries, in Keras's order.
+def weight_arguments_config(layer, weights: list[str],
+                            initializer_only: list[str] | tuple = (),
+                            activity_regularizer=False) -> dict:
+    """The serialized arguments of ``weights`` as ``get_config()`` entries, in Keras's
+    order.
 
     Args:
         layer: the layer.

@@ -26,10 +26,17 @@ the pixel ``((W - 1) / 2, (H - 1) / 2)`` fixed.
 import math
 import numbers
 
-from .. import backend as _backend, random as _random
+from .. import backend as _backend
+from .. import random as _random
 from ..autograd import Tensor
-from ..ops.image import (FILL_MODES, INTERPOLATIONS, affine_transform, aspect_crop_window,
-                         crop, resize)
+from ..ops.image import (
+    FILL_MODES,
+    INTERPOLATIONS,
+    affine_transform,
+    aspect_crop_window,
+    crop,
+    resize,
+)
 from ..ops.math import clip, where
 from ..ops.reduction import mean
 from ..ops.shape import getitem
@@ -49,8 +56,8 @@ def _is_number(value):
 
 
 def _factor_range(factor, name, low, high, open_low=False):
-    """``(lower, upper)`` from a number ``f`` (``(max(-|f|, low), |f|)``) or a pair (sorted),
-    every number within ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+    """``(lower, upper)`` from a number ``f`` (``(max(-|f|, low), |f|)``) or a pair
+    (sorted), every number within ``[low, high]`` (``(low, high]`` with ``open_low``)."""
     pair = tuple(factor) if isinstance(factor, (tuple, list)) else None
     values = pair if pair is not None else (factor,)
     inside = all(_is_number(v) and (v > low if open_low else v >= low) and v <= high
@@ -152,8 +159,8 @@ class RandomFlip(_Augmentation):
         ValueError: an unknown ``mode``, a bad ``seed`` or ``data_format``.
     """
 
-    def __init__(self, mode=HORIZONTAL_AND_VERTICAL, seed=None, data_format=None,
-                 **kwargs):
+    def __init__(self, mode: str = HORIZONTAL_AND_VERTICAL, seed: int | None = None,
+                 data_format: str | None = None, **kwargs) -> None:
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.mode = _check_choice(mode, (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL),
                                   "mode")
@@ -200,9 +207,10 @@ class RandomTranslation(_AffineAugmentation):
             ``interpolation``.
     """
 
-    def __init__(self, height_factor, width_factor, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
+    def __init__(self, height_factor: float | tuple, width_factor: float | tuple,
+                 fill_mode: str = "reflect", interpolation: str = "bilinear",
+                 seed: int | None = None, fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.height_factor = _as_config(height_factor)
         self.width_factor = _as_config(width_factor)
@@ -248,8 +256,9 @@ class RandomRotation(_AffineAugmentation):
             ``interpolation``.
     """
 
-    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, data_format=None, **kwargs):
+    def __init__(self, factor: float | tuple, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None,
+                 fill_value: float = 0.0, data_format: str | None = None, **kwargs) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.factor = _factor_range(factor, "factor", -1.0, 1.0)
 
@@ -291,9 +300,10 @@ class RandomZoom(_AffineAugmentation):
             ``interpolation``.
     """
 
-    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
+    def __init__(self, height_factor: float | tuple,
+                 width_factor: float | tuple | None = None, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None,
+                 fill_value: float = 0.0, data_format: str | None = None, **kwargs) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.height_factor = _as_config(height_factor)
         self.width_factor = _as_config(width_factor)
@@ -341,7 +351,8 @@ class RandomCrop(_Augmentation):
         ValueError: a size that is not a positive int, a bad ``seed``.
     """
 
-    def __init__(self, height, width, seed=None, data_format=None, **kwargs):
+    def __init__(self, height: int, width: int, seed: int | None = None,
+                 data_format: str | None = None, **kwargs) -> None:
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.height, self.width = check_size(height, "height"), check_size(width, "width")
 
@@ -388,7 +399,8 @@ class RandomContrast(_Augmentation):
         ValueError: a factor outside [0, 1], a ``value_range`` that is not two numbers.
     """
 
-    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+    def __init__(self, factor: float | tuple, value_range: tuple | list = (0, 255),
+                 seed: int | None = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_range(factor, "factor", 0.0, 1.0)
         self.value_range = tuple(_check_value_range(value_range))
@@ -428,7 +440,8 @@ class RandomBrightness(_Augmentation):
         ValueError: a factor outside [-1, 1], a ``value_range`` that is not two numbers.
     """
 
-    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+    def __init__(self, factor: float | tuple, value_range: tuple | list = (0, 255),
+                 seed: int | None = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_range(factor, "factor", -1.0, 1.0)
         self.value_range = sorted(_check_value_range(value_range))

@@ -42,10 +42,17 @@ import threading
 
 import numpy
 
-from .. import backend as _backend, config, constraints, initializers, regularizers
+from .. import backend as _backend
+from .. import config, constraints, initializers, regularizers
 from ..autograd import Tensor, no_grad
-from ..identifiers import (Family, dtype_name, from_keras_value, reset_names, snake_case,
-                           unique_name)
+from ..identifiers import (
+    Family,
+    dtype_name,
+    from_keras_value,
+    reset_names,
+    snake_case,
+    unique_name,
+)
 from ..ops.math import cast
 from ..variable import Variable
 from .node import first_call_tensors, is_symbolic, operations, symbolic_call

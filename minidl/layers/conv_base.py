@@ -22,7 +22,8 @@ class ConvLayerBase(Layer):
         self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
         self.padding = conv_utils.normalize_padding(padding)
         self.data_format = conv_utils.normalize_data_format(data_format)
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank,
+                                                        "dilation_rate")
         conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
         self.input_channels = None
 

@@ -57,12 +57,14 @@ class BaseConv(ConvLayerBase):
 
     _op = None
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
-                 lora_alpha=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple, strides: int | tuple = 1,
+                 padding: str = "valid", data_format: str | None = None,
+                 dilation_rate: int | tuple = 1, groups: int = 1, activation=None,
+                 use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank: int | None = None, lora_alpha: float | None = None,
+                 **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha)
         self.filters = positive_int(filters, "filters")
@@ -75,7 +77,8 @@ class BaseConv(ConvLayerBase):
         self.use_bias = bool(use_bias)
         set_weight_arguments(self, "kernel", kernel_initializer, kernel_regularizer,
                              kernel_constraint)
-        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer,
+                             bias_constraint)
 
     def compute_output_shape(self, input_shape):
         shape = self._output_shape(input_shape)
@@ -150,12 +153,13 @@ class Conv2D(BaseConv):
     rank = 2
     _op = staticmethod(conv2d)
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple,
+                 strides: int | tuple = (1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: int | tuple = (1, 1),
+                 groups: int = 1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs) -> None:
         super().__init__(filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,
                          groups=groups, activation=activation, use_bias=use_bias,
@@ -193,11 +197,13 @@ class Conv1D(BaseConv):
     rank = 1
     _op = staticmethod(conv1d)
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple, strides: int | tuple = 1,
+                 padding: str = "valid", data_format: str | None = None,
+                 dilation_rate: int | tuple = 1, groups: int = 1, activation=None,
+                 use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,
                          groups=groups, activation=activation, use_bias=use_bias,

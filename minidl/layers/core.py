@@ -71,11 +71,12 @@ class Dense(Layer):
         (None, 5, 8)
     """
 
-    def __init__(self, units, activation=None, use_bias=True,
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
-                 lora_alpha=None, quantization_config=None, **kwargs):
+                 kernel_constraint=None, bias_constraint=None, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, quantization_config=None,
+                 **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         check_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha,
                           quantization_config=quantization_config)
@@ -84,7 +85,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         set_weight_arguments(self, "kernel", kernel_initializer, kernel_regularizer,
                              kernel_constraint)
-        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer,
+                             bias_constraint)
         self.input_dim = None
 
     def _check_input(self, shape):

@@ -1,10 +1,11 @@
 """Depthwise and separable convolution layers (Keras 3's arguments, weights and configs;
 the maths, with hand-derived backward passes, is in ``minidl.ops.depthwise``).
 
-- ``DepthwiseConv2D`` / ``DepthwiseConv1D``: ``activation(depthwise_conv(x, kernel) + bias)``;
-  ``kernel (*kernel_size, in_channels, depth_multiplier)`` (also reachable as
-  ``depthwise_kernel``), ``bias (in_channels * depth_multiplier,)``. Output channel
-  ``c*depth_multiplier + m`` comes from input channel ``c`` and multiplier ``m``.
+- ``DepthwiseConv2D`` / ``DepthwiseConv1D``:
+  ``activation(depthwise_conv(x, kernel) + bias)``; ``kernel (*kernel_size, in_channels,
+  depth_multiplier)`` (also reachable as ``depthwise_kernel``), ``bias (in_channels *
+  depth_multiplier,)``. Output channel ``c*depth_multiplier + m`` comes from input channel
+  ``c`` and multiplier ``m``.
 - ``SeparableConv2D`` / ``SeparableConv1D``: the depthwise convolution (no bias), then a
   pointwise ``(*(1,)*rank, in_channels * depth_multiplier, filters)`` convolution, bias and
   activation; weights ``depthwise_kernel``, ``pointwise_kernel``, ``bias``.
@@ -43,9 +44,10 @@ class _DepthwiseArguments(ConvLayerBase):
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        set_weight_arguments(self, "depthwise", depthwise_initializer, depthwise_regularizer,
-                             depthwise_constraint)
-        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
+        set_weight_arguments(self, "depthwise", depthwise_initializer,
+                             depthwise_regularizer, depthwise_constraint)
+        set_weight_arguments(self, "bias", bias_initializer, bias_regularizer,
+                             bias_constraint)
 
     def _add_depthwise_kernel(self, name):
         return self.add_weight(
@@ -94,17 +96,21 @@ class BaseDepthwiseConv(_DepthwiseArguments):
 
     Raises:
         ValueError: naming the argument and its value, at construction for non-positive or
-            wrongly sized ``kernel_size``/``strides``/``dilation_rate``/``depth_multiplier``,
-            a ``padding`` other than "valid"/"same", a bad ``data_format``, or a stride > 1
-            with a dilation > 1; at the first call for an input of the wrong rank, with a
-            channel count other than the built one, or too small for a "valid" kernel.
+            wrongly sized ``kernel_size``/``strides``/``dilation_rate``/
+            ``depth_multiplier``, a ``padding`` other than "valid"/"same", a bad
+            ``data_format``, or a stride > 1 with a dilation > 1; at the first call for an
+            input of the wrong rank, with a channel count other than the built one, or too
+            small for a "valid" kernel.
     """
 
-    def __init__(self, rank, kernel_size, strides=1, padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+    def __init__(self, rank: int, kernel_size: int | tuple, strides: int | tuple = 1,
+                 padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: str | None = None, dilation_rate: int | tuple = 1,
+                 activation=None, use_bias: bool = True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+                 depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.rank = rank
         self._set_arguments(kernel_size, strides, padding, data_format, dilation_rate,
@@ -140,7 +146,8 @@ class BaseDepthwiseConv(_DepthwiseArguments):
         config["depth_multiplier"] = self.depth_multiplier
         config.update(self._geometry_config())
         config.update({
-            **weight_arguments_config(self, ["depthwise", "bias"], activity_regularizer=True),
+            **weight_arguments_config(self, ["depthwise", "bias"],
+                                      activity_regularizer=True),
         })
         return config
 
@@ -165,13 +172,16 @@ class BaseSeparableConv(_DepthwiseArguments):
         ValueError: as ``BaseDepthwiseConv``, and for ``filters`` < 1.
     """
 
-    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
-                 data_format=None, dilation_rate=1, depth_multiplier=1, activation=None,
-                 use_bias=True, depthwise_initializer="glorot_uniform",
+    def __init__(self, rank: int, filters: int, kernel_size: int | tuple,
+                 strides: int | tuple = 1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: int | tuple = 1,
+                 depth_multiplier: int = 1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros",
                  depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+                 bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.rank = rank
         self.filters = positive_int(filters, "filters")
@@ -179,8 +189,8 @@ class BaseSeparableConv(_DepthwiseArguments):
                             depth_multiplier, activation, use_bias, depthwise_initializer,
                             bias_initializer, depthwise_regularizer, bias_regularizer,
                             depthwise_constraint, bias_constraint)
-        set_weight_arguments(self, "pointwise", pointwise_initializer, pointwise_regularizer,
-                             pointwise_constraint)
+        set_weight_arguments(self, "pointwise", pointwise_initializer,
+                             pointwise_regularizer, pointwise_constraint)
 
     def compute_output_shape(self, input_shape):
         out = self._output_shape(input_shape)
@@ -194,7 +204,8 @@ class BaseSeparableConv(_DepthwiseArguments):
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel",
             (1,) * self.rank + (self.input_channels * self.depth_multiplier, self.filters),
-            self.pointwise_initializer, self.pointwise_regularizer, self.pointwise_constraint)
+            self.pointwise_initializer, self.pointwise_regularizer,
+            self.pointwise_constraint)
         self.bias = self._add_bias(self.filters)
 
     def call(self, inputs):
@@ -232,7 +243,8 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 
     Example:
         >>> import numpy as np, minidl as mdl
-        >>> layer = mdl.layers.DepthwiseConv2D(3, 3, activation='relu')  # kernel 3, stride 3
+        >>> # kernel 3, stride 3
+        >>> layer = mdl.layers.DepthwiseConv2D(3, 3, activation='relu')
         >>> y = layer(np.random.default_rng(0).standard_normal((4, 10, 10, 12)))
         >>> y.shape, layer.kernel.shape, bool((y.numpy() >= 0).all())
         ((4, 3, 3, 12), (3, 3, 12, 1), True)
@@ -244,11 +256,14 @@ class DepthwiseConv2D(BaseDepthwiseConv):
         ValueError: strides=(2, 2) with dilation_rate=(2, 2): a stride > 1 cannot be ...
     """
 
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+    def __init__(self, kernel_size: int | tuple, strides: int | tuple = (1, 1),
+                 padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: str | None = None, dilation_rate: int | tuple = (1, 1),
+                 activation=None, use_bias: bool = True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+                 depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(2, kernel_size, strides=strides, padding=padding,
                          depth_multiplier=depth_multiplier, data_format=data_format,
                          dilation_rate=dilation_rate, activation=activation,
@@ -281,11 +296,14 @@ class DepthwiseConv1D(BaseDepthwiseConv):
         (None, 8, 8)
     """
 
-    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+    def __init__(self, kernel_size: int | tuple, strides: int | tuple = 1,
+                 padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: str | None = None, dilation_rate: int | tuple = 1,
+                 activation=None, use_bias: bool = True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+                 depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(1, kernel_size, strides=strides, padding=padding,
                          depth_multiplier=depth_multiplier, data_format=data_format,
                          dilation_rate=dilation_rate, activation=activation,
@@ -313,8 +331,8 @@ class SeparableConv2D(BaseSeparableConv):
 
     Example:
         >>> import minidl as mdl
-        >>> mdl.layers.SeparableConv2D(8, 3, strides=2, padding="same").compute_output_shape(
-        ...     (None, 7, 6, 3))
+        >>> layer = mdl.layers.SeparableConv2D(8, 3, strides=2, padding="same")
+        >>> layer.compute_output_shape((None, 7, 6, 3))
         (None, 4, 3, 8)
         >>> mdl.layers.SeparableConv2D(3, 4, 3, 2)  # the 4th positional argument is padding
         Traceback (most recent call last):
@@ -322,13 +340,16 @@ class SeparableConv2D(BaseSeparableConv):
         ValueError: padding=2 must be 'valid' or 'same'
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 data_format=None, dilation_rate=(1, 1), depth_multiplier=1, activation=None,
-                 use_bias=True, depthwise_initializer="glorot_uniform",
+    def __init__(self, filters: int, kernel_size: int | tuple,
+                 strides: int | tuple = (1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: int | tuple = (1, 1),
+                 depth_multiplier: int = 1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros",
                  depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+                 bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(2, filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,
                          depth_multiplier=depth_multiplier, activation=activation,
@@ -364,13 +385,15 @@ class SeparableConv1D(BaseSeparableConv):
         (2, 9, 5)
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform",
+    def __init__(self, filters: int, kernel_size: int | tuple, strides: int | tuple = 1,
+                 padding: str = "valid", data_format: str | None = None,
+                 dilation_rate: int | tuple = 1, depth_multiplier: int = 1, activation=None,
+                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros",
                  depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+                 bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs) -> None:
         super().__init__(1, filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate,
                          depth_multiplier=depth_multiplier, activation=activation,

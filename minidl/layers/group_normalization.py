@@ -61,10 +61,10 @@ class GroupNormalization(_AffineNormalization):
         (6, (6,))
     """
 
-    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
-                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 **kwargs):
+    def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs) -> None:
         if isinstance(groups, bool) or not isinstance(groups, int) or \
                 (groups <= 0 and groups != -1):
             raise ValueError(f"groups={groups!r} must be a positive int (or -1 for "

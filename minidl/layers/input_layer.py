@@ -53,8 +53,11 @@ class InputLayer(Layer):
             unsupported option.
     """
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None,
-                 batch_shape=None, name=None, ragged=None, optional=None, **kwargs):
+    def __init__(self, shape: tuple | None = None, batch_size: int | None = None,
+                 dtype: str | None = None, sparse: bool | None = None,
+                 batch_shape: tuple | None = None, name: str | None = None,
+                 ragged: bool | None = None, optional: bool | None = None,
+                 **kwargs) -> None:
         legacy = kwargs.pop("batch_input_shape", None)
         if legacy is not None and batch_shape is None:
             batch_shape = legacy
@@ -82,8 +85,10 @@ class InputLayer(Layer):
         return cls(**from_keras_value(dict(config)))
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
-          name=None, tensor=None, optional=False):
+def Input(shape: tuple | None = None, batch_size: int | None = None,
+          dtype: str | None = None, sparse: bool | None = None,
+          batch_shape: tuple | None = None, name: str | None = None, tensor=None,
+          optional: bool = False) -> KerasTensor:
     """A symbolic input for a functional model (Keras's ``keras.Input``).
 
     Args:

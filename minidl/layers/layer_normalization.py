@@ -33,7 +33,8 @@ class _AffineNormalization(Layer):
             if not isinstance(value, bool):
                 raise ValueError(f"{name}={value!r} must be True or False")
         self.center, self.scale = center, scale
-        set_weight_arguments(self, "beta", beta_initializer, beta_regularizer, beta_constraint)
+        set_weight_arguments(self, "beta", beta_initializer, beta_regularizer,
+                             beta_constraint)
         set_weight_arguments(self, "gamma", gamma_initializer, gamma_regularizer,
                              gamma_constraint)
         self.gamma = self.beta = None
@@ -110,10 +111,11 @@ class LayerNormalization(_AffineNormalization):
         ((4, 3), [1, 2])
     """
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+    def __init__(self, axis: int | list[int] = -1, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, rms_scaling: bool = False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 **kwargs):
+                 **kwargs) -> None:
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer,
                          beta_regularizer, gamma_regularizer, beta_constraint,
                          gamma_constraint, **kwargs)

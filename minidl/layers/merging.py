@@ -19,7 +19,8 @@ Broadcast inputs receive their gradient summed back to their own shape (``sum_to
 import numbers
 
 from ..ops.math import where
-from ..ops.shape import concatenate as _concatenate, reshape
+from ..ops.shape import concatenate as _concatenate
+from ..ops.shape import reshape
 from .base import Layer
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",

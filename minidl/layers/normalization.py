@@ -79,12 +79,14 @@ class BatchNormalization(Layer):
             later input whose rank or feature count differs from the built one.
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, synchronized=False, renorm=False,
-                 renorm_clipping=None, renorm_momentum=0.99, **kwargs):
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 synchronized: bool = False, renorm: bool = False,
+                 renorm_clipping: dict | None = None, renorm_momentum: float = 0.99,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"axis={axis!r} must be an int (the feature axis)")
@@ -109,7 +111,8 @@ class BatchNormalization(Layer):
         self.renorm, self.renorm_clipping = False, renorm_clipping
         self.renorm_momentum = float(renorm_momentum)
         self.center, self.scale, self.synchronized = center, scale, synchronized
-        set_weight_arguments(self, "beta", beta_initializer, beta_regularizer, beta_constraint)
+        set_weight_arguments(self, "beta", beta_initializer, beta_regularizer,
+                             beta_constraint)
         set_weight_arguments(self, "gamma", gamma_initializer, gamma_regularizer,
                              gamma_constraint)
         set_weight_arguments(self, "moving_mean", moving_mean_initializer)
@@ -157,7 +160,8 @@ class BatchNormalization(Layer):
         self._check_input(inputs.shape)
         if training and self.trainable:
             outputs, mean, variance = batch_normalization_training(
-                inputs, self.gamma, self.beta, self.axis, self.epsilon, self._communicator())
+                inputs, self.gamma, self.beta, self.axis, self.epsilon,
+                self._communicator())
             m = self.momentum
             with no_grad():
                 self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))

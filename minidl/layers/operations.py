@@ -48,7 +48,7 @@ __all__ = ["Operation", "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "
            "broadcast_shapes"]
 
 
-def broadcast_shapes(first, second):
+def broadcast_shapes(first: tuple, second: tuple) -> tuple:
     """NumPy's broadcasting of two shapes in which ``None`` is an unknown size.
 
     Raises:

@@ -10,8 +10,14 @@ is in ``minidl.ops.pooling``).
 [[7.5]]
 """
 from ..ops import conv_utils
-from ..ops.pooling import (avg_pool1d, avg_pool2d, global_avg_pool, global_max_pool,
-                           max_pool1d, max_pool2d)
+from ..ops.pooling import (
+    avg_pool1d,
+    avg_pool2d,
+    global_avg_pool,
+    global_max_pool,
+    max_pool1d,
+    max_pool2d,
+)
 from .base import Layer, _family
 
 __all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
@@ -140,8 +146,8 @@ class MaxPooling1D(_Pooling):
     _dims = 1
     _pool = staticmethod(max_pool1d)
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
-                 **kwargs):
+    def __init__(self, pool_size: int | tuple = 2, strides: int | tuple | None = None,
+                 padding: str = "valid", data_format: str | None = None, **kwargs) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 

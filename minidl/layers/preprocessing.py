@@ -85,7 +85,7 @@ class Rescaling(Layer):
         ValueError: a ``scale`` or ``offset`` that is not numeric or not finite.
     """
 
-    def __init__(self, scale, offset=0.0, **kwargs):
+    def __init__(self, scale, offset: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self._scale = _float_constant(scale, "scale")
         self._offset = _float_constant(offset, "offset")
@@ -179,7 +179,8 @@ class Normalization(Layer):
             kept axes, a negative variance, an ``axis`` out of range for the input.
     """
 
-    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+    def __init__(self, axis: int | list[int] | None = -1, mean=None, variance=None,
+                 invert: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.axis = _normalization_axis(axis)
         self.invert = bool(invert)
@@ -232,8 +233,8 @@ class Normalization(Layer):
         try:
             return numpy.broadcast_to(value.reshape(expanded), self._broadcast_shape)
         except ValueError:
-            raise ValueError(f"mean and variance of shape {value.shape} do not broadcast to "
-                             f"the kept axes {self._keep_axis} of shape "
+            raise ValueError(f"mean and variance of shape {value.shape} do not broadcast "
+                             f"to the kept axes {self._keep_axis} of shape "
                              f"{tuple(self._broadcast_shape)}") from None
 
     def _statistics(self, x):

@@ -75,7 +75,8 @@ class Dropout(_RandomLayer):
         ValueError: ``rate`` outside [0, 1), a malformed ``noise_shape`` or ``seed``.
     """
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+    def __init__(self, rate: float, noise_shape: tuple | None = None,
+                 seed: int | None = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.rate = check_rate(rate)
         if noise_shape is not None:
@@ -128,8 +129,8 @@ class SpatialDropout2D(Dropout):
             that is not 4-D.
     """
 
-    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None,
-                 **kwargs):
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None,
+                 name: str | None = None, dtype: str | None = None, **kwargs) -> None:
         super().__init__(rate, noise_shape=None, seed=seed, name=name, dtype=dtype,
                          **kwargs)
         self.data_format = conv_utils.normalize_data_format(data_format)
@@ -186,7 +187,7 @@ class GaussianNoise(_RandomLayer):
         ValueError: ``stddev`` outside [0, 1] or not a number, a bad ``seed``.
     """
 
-    def __init__(self, stddev, seed=None, **kwargs):
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.stddev = _check_stddev(stddev)
 

@@ -62,7 +62,8 @@ class ZeroPadding2D(Layer):
             input that is not 4-D.
     """
 
-    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+    def __init__(self, padding: int | tuple = (1, 1), data_format: str | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.padding = _normalize_pairs2d(padding, "padding")
         self.data_format = conv_utils.normalize_data_format(data_format)
@@ -115,7 +116,7 @@ class Flatten(Layer):
         ``(N, prod(input_shape[1:]))``.
     """
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_format = conv_utils.normalize_data_format(data_format)
 
@@ -175,7 +176,7 @@ class Reshape(Layer):
         ValueError: a malformed ``target_shape`` or an input whose size does not fit it.
     """
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape: tuple, **kwargs) -> None:
         super().__init__(**kwargs)
         self.target_shape = _normalize_target_shape(target_shape)
 
@@ -291,7 +292,7 @@ class Cropping1D(_Cropping):
 
     _rank = 3
 
-    def __init__(self, cropping=(1, 1), **kwargs):
+    def __init__(self, cropping: int | tuple = (1, 1), **kwargs) -> None:
         super().__init__(**kwargs)
         self.cropping = conv_utils.normalize_tuple(cropping, 2, "cropping", allow_zero=True)
 
@@ -324,7 +325,8 @@ class Cropping2D(_Cropping):
             input that is not 4-D, or a cropping that leaves no row or column.
     """
 
-    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+    def __init__(self, cropping: int | tuple = ((0, 0), (0, 0)),
+                 data_format: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cropping = _normalize_pairs2d(cropping, "cropping")
         self.data_format = conv_utils.normalize_data_format(data_format)
@@ -358,7 +360,8 @@ class ZeroPadding1D(Layer):
             input that is not 3-D.
     """
 
-    def __init__(self, padding=1, data_format=None, **kwargs):
+    def __init__(self, padding: int | tuple = 1, data_format: str | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.padding = conv_utils.normalize_tuple(padding, 2, "padding", allow_zero=True)
         self.data_format = conv_utils.normalize_data_format(data_format)
@@ -406,7 +409,7 @@ class UpSampling1D(Layer):
         ValueError: a ``size`` <= 0 or an input that is not 3-D.
     """
 
-    def __init__(self, size=2, **kwargs):
+    def __init__(self, size: int | tuple = 2, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(size, int) or isinstance(size, bool):
             raise TypeError(f"size={size!r} must be an int, got {type(size).__name__}")
@@ -463,7 +466,8 @@ class UpSampling2D(Layer):
             "lanczos3" and "lanczos5" included), or an input that is not 4-D.
     """
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size: int | tuple = (2, 2), data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = conv_utils.normalize_tuple(size, 2, "size")
         self.data_format = conv_utils.normalize_data_format(data_format)

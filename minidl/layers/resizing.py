@@ -112,9 +112,10 @@ class Resizing(_ImageLayer):
         (2, 4, 6, 3)
     """
 
-    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
-                 antialias=False, data_format=None, **kwargs):
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear",
+                 crop_to_aspect_ratio: bool = False, pad_to_aspect_ratio: bool = False,
+                 fill_mode: str = "constant", fill_value: float = 0.0,
+                 antialias: bool = False, data_format: str | None = None, **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
         self.height, self.width = check_size(height, "height"), check_size(width, "width")
         if interpolation not in RESIZE_INTERPOLATIONS:
@@ -171,7 +172,8 @@ class CenterCrop(_ImageLayer):
         ValueError: a size that is not a positive int.
     """
 
-    def __init__(self, height, width, data_format=None, **kwargs):
+    def __init__(self, height: int, width: int, data_format: str | None = None,
+                 **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
         self.height, self.width = check_size(height, "height"), check_size(width, "width")
 

@@ -230,7 +230,8 @@ class ArrayBatches:
                 raise ValueError(f"validation_split={validation_split} leaves no "
                                  f"{'training' if cut == 0 else 'validation'} samples out "
                                  f"of {length(x)}")
-            self.validation = tuple(take(a, slice(cut, None)) for a in (x, y, sample_weight))
+            self.validation = tuple(take(a, slice(cut, None))
+                                    for a in (x, y, sample_weight))
             x, y, sample_weight = (take(a, slice(None, cut)) for a in (x, y, sample_weight))
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size, self.shuffle = batch_size, shuffle

@@ -168,7 +168,8 @@ class Functional(OutputsMixin, Model, functional=True):
     _keras_module = "keras.src.models.functional"   # serialized as Keras writes it
     _keras_registered = True
 
-    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+    def __init__(self, inputs, outputs, name: str | None = None, trainable: bool = True,
+                 **kwargs) -> None:
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._inputs_struct = _symbolic_struct(inputs, "inputs")
         self._outputs_struct = _symbolic_struct(outputs, "outputs")

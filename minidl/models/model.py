@@ -7,6 +7,7 @@ registry only: no code runs.
 """
 import itertools
 import json
+import os
 import textwrap
 
 from .. import saving
@@ -46,7 +47,7 @@ class Model(Trainer, Layer):
             return Model._functional.from_config(config, custom_objects=custom_objects)
         return super().from_config(config)
 
-    def get_layer(self, name=None, index=None):
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called ``name``, or at position ``index`` of ``layers`` (as Keras:
         give one of the two).
 
@@ -71,20 +72,20 @@ class Model(Trainer, Layer):
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[layer.name for layer in layers]}.")
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs) -> str:
         """The architecture as JSON text: Keras 3's serialized form of the model (no
         weights); ``kwargs`` go to ``json.dumps`` (e.g. ``indent=2``)."""
         return json.dumps(serialize(self), **kwargs)
 
-    def save(self, path, include_optimizer=True):
+    def save(self, path: str | bytes | os.PathLike, include_optimizer: bool = True) -> None:
         """Write the whole model (architecture, weights, compile config, optimizer and RNG
         state) to one file at exactly ``path``; atomic (see ``minidl.saving``)."""
         saving.save_model(self, path, include_optimizer=include_optimizer)
 
-    def save_weights(self, path):
+    def save_weights(self, path: str | bytes | os.PathLike) -> None:
         saving.save_weights(self, path)
 
-    def load_weights(self, path):
+    def load_weights(self, path: str | bytes | os.PathLike) -> None:
         saving.load_weights(self, path)
 
     def to(self, backend):
@@ -94,7 +95,7 @@ class Model(Trainer, Layer):
             self.optimizer.to(backend)
         return self
 
-    def summary(self, print_fn=print, line_length=None):
+    def summary(self, print_fn=print, line_length: int | None = None) -> None:
         """Print a table of layers, output shapes and parameter counts, with totals; a
         functional model adds the column "Connected to" (``layer[node][tensor]``)."""
         rows = self._summary_rows()
@@ -131,7 +132,7 @@ class Model(Trainer, Layer):
         print_fn("\n".join(out))
 
 
-def model_from_json(json_string, custom_objects=None):
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Model:
     """A model (uncompiled, freshly initialized weights) from ``to_json()`` text or Keras
     3's ``model.to_json()``; also Keras 2's ``{"class_name", "config"}`` layout.
 

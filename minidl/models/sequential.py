@@ -22,6 +22,7 @@ functional model:
 from ..autograd import Tensor, no_grad
 from ..layers import InputLayer, Layer, deserialize, serialize
 from ..layers.node import KerasTensor
+from ..limits import check_output
 from .model import Model
 
 __all__ = ["Sequential"]
@@ -45,7 +46,8 @@ class Sequential(Model):
 
     _keras_module = "keras"   # serialized as Keras writes it
 
-    def __init__(self, layers=None, name=None, backend=None, **kwargs):
+    def __init__(self, layers: list | None = None, name: str | None = None, backend=None,
+                 **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self._stack = []
         self._output_shapes = []
@@ -173,6 +175,7 @@ class Sequential(Model):
             for layer in self._stack:
                 if layer.backend != b:
                     layer.to(b)
+                check_output(layer, x.shape)
                 x = layer(x, training=False)
                 shapes.append((None,) + tuple(x.shape[1:]))
         self._output_shapes = shapes
@@ -199,8 +202,9 @@ class Sequential(Model):
 
     def _summary_rows(self):
         if not self.built:
-            raise ValueError("summary(): the model is not built yet; call build(input_shape), "
-                             "fit it, or give the first layer an input_shape")
+            raise ValueError("summary(): the model is not built yet; call "
+                             "build(input_shape), fit it, or give the first layer an "
+                             "input_shape")
         return [(f"{layer.name} ({type(layer).__name__})", shape, layer.count_params())
                 for layer, shape in zip(self._stack, self._output_shapes)]
 

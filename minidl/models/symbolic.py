@@ -5,8 +5,15 @@ They live in ``minidl.layers.node`` (``KerasTensor``, ``Node``, ``symbolic_call`
 without importing ``minidl.models``. This module re-exports them.
 """
 from ..layers.input_layer import Input, InputLayer
-from ..layers.node import (KerasHistory, KerasTensor, Node, inbound_nodes, is_symbolic,
-                           node_of, symbolic_call)
+from ..layers.node import (
+    KerasHistory,
+    KerasTensor,
+    Node,
+    inbound_nodes,
+    is_symbolic,
+    node_of,
+    symbolic_call,
+)
 
 __all__ = ["Input", "InputLayer", "KerasTensor", "KerasHistory", "Node", "inbound_nodes",
            "node_of", "symbolic_call", "is_symbolic"]

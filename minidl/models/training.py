@@ -31,12 +31,19 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from .. import random as _random
 from ..autograd import Tensor, no_grad
-from .batches import (ArrayBatches, GeneratorBatches, as_inputs, check_data, concatenate,
-                      length, map_outputs, share, take)
+from .batches import (
+    ArrayBatches,
+    GeneratorBatches,
+    as_inputs,
+    check_data,
+    concatenate,
+    length,
+    map_outputs,
+    share,
+    take,
+)
 
 __all__ = ["Trainer"]
-
-_ArrayBatches = ArrayBatches  # the name tests/mpi use
 
 
 def _to_host(output):
@@ -59,7 +66,8 @@ _Fit = collections.namedtuple("_Fit", "batches validation cbs epochs initial_epo
 
 # -- argument checks ---------------------------------------------------------------------
 def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
+            value < minimum:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
 
@@ -85,7 +93,8 @@ def _check_verbose(verbose):
 def _check_split(validation_split):
     if isinstance(validation_split, bool) or \
             not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split={validation_split!r} must be a number in [0, 1)")
+        raise ValueError(f"validation_split={validation_split!r} must be a number in "
+                         "[0, 1)")
     return float(validation_split)
 
 
@@ -131,7 +140,8 @@ class Trainer:
     _saved_callbacks_state = None  # from a loaded checkpoint, for a resumed fit
 
     # -- compile -------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics: list | None = None,
+                weighted_metrics: list | None = None) -> None:
         """Set the optimizer (name, config or instance), the loss (name, config, Loss or
         callable ``loss(y_true, y_pred)``), a list of metrics (names or Metric) and a list
         of ``weighted_metrics``, which also take the ``sample_weight`` (or ``class_weight``)
@@ -192,7 +202,8 @@ class Trainer:
                   "loss": _map_identifiers(losses_module.serialize, self.loss),
                   "metrics": _map_identifiers(metric, self._metric_identifiers)}
         if self._weighted_identifiers:
-            config["weighted_metrics"] = _map_identifiers(metric, self._weighted_identifiers)
+            config["weighted_metrics"] = _map_identifiers(metric,
+                                                          self._weighted_identifiers)
         return config
 
     def _compile_from_config(self, config, custom_objects=None):
@@ -319,8 +330,8 @@ class Trainer:
         for m in self.compiled_metrics:
             m.reset_state()
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
-                       return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None,
+                       class_weight: dict | None = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the loss, ``[loss, *metrics]`` or
         (``return_dict``) the logs."""
         self._require_compiled("train_on_batch")
@@ -331,7 +342,7 @@ class Trainer:
             loss = self._train_step(x, y, sample_weight=sample_weight)
         return self._batch_result(loss, return_dict)
 
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         """The loss (and metrics) on one batch, without updating anything."""
         self._require_compiled("test_on_batch")
         x, y, sample_weight = self._batch_data(x, y, sample_weight, "test_on_batch")
@@ -351,9 +362,11 @@ class Trainer:
         return [loss] + [m.result() for m in self.compiled_metrics]
 
     # -- fit -----------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None):
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
+            verbose: str | int = "auto", callbacks: list | None = None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
+            class_weight: dict | None = None, sample_weight=None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None) -> callbacks_module.History:
         """Train for ``epochs`` epochs (counting from ``initial_epoch``).
 
         Args:
@@ -391,9 +404,9 @@ class Trainer:
         (see ``minidl.distribution.data_parallel``).
         """
         self._require_compiled("fit")
-        fit = self._fit_setup(x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                              validation_data, shuffle, class_weight, sample_weight,
-                              initial_epoch, steps_per_epoch)
+        fit = self._fit_setup(x, y, batch_size, epochs, verbose, callbacks,
+                              validation_split, validation_data, shuffle, class_weight,
+                              sample_weight, initial_epoch, steps_per_epoch)
         together = contextlib.nullcontext() if fit.run is None else \
             _distribution.data_parallel().failing_together()
         with together, self._fitting(fit):
@@ -416,7 +429,8 @@ class Trainer:
         verbose, split = _check_verbose(verbose), _check_split(validation_split)
         batch_size = _check_batch_size(batch_size)
         batches = self._train_batches(x, y, sample_weight, class_weight, batch_size,
-                                      _check_bool(shuffle, "shuffle"), split, steps_per_epoch)
+                                      _check_bool(shuffle, "shuffle"), split,
+                                      steps_per_epoch)
         validation = batches.validation if split else self._validation(validation_data)
         dist = _distribution.data_parallel()
         if dist is not None:
@@ -459,7 +473,8 @@ class Trainer:
     def _validation(self, validation_data):
         if validation_data is None:
             return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        if not isinstance(validation_data, (tuple, list)) or \
+                len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a pair (x_val, y_val) or a triple "
                              "(x_val, y_val, sample_weight_val), got a "
                              f"{type(validation_data).__name__}")
@@ -526,8 +541,9 @@ class Trainer:
         return logs
 
     # -- evaluate and predict ------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 callbacks=None, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size: int | None = None,
+                 verbose: str | int = "auto", sample_weight=None,
+                 callbacks: list | None = None, return_dict: bool = False):
         """The mean loss (and metrics) over ``x``: the loss alone, ``[loss, *metrics]``, or
         (``return_dict``) a dict. ``sample_weight`` weighs the loss and the
         ``weighted_metrics`` as in ``fit``."""
@@ -578,7 +594,8 @@ class Trainer:
         total = self._test_loop([take(a, index) for a in data], batch_size, cbs)
         return dist.reduce_test(self, total, index.stop - index.start)
 
-    def predict(self, x, batch_size=None, verbose=0, callbacks=None):
+    def predict(self, x, batch_size: int | None = None, verbose: str | int = 0,
+                callbacks: list | None = None):
         """Predictions for ``x`` as a host NumPy array (a list or dict of them for a
         model with several outputs), computed in batches."""
         x = as_inputs(x, self._structured_data, "predict")

@@ -124,26 +124,26 @@ class Gelu(Function):
         return gy * (cdf + x * pdf)
 
 
-def erf(x):
+def erf(x) -> Tensor:
     """The error function, elementwise."""
     return Erf()(x)
 
 
-def leaky_relu(x, negative_slope=0.2):
+def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     return LeakyRelu(negative_slope)(x)
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha: float = 1.0) -> Tensor:
     return Elu(alpha)(x)
 
 
-def softplus(x):
+def softplus(x) -> Tensor:
     return Softplus()(x)
 
 
-def silu(x):
+def silu(x) -> Tensor:
     return Silu()(x)
 
 
-def gelu(x, approximate=False):
+def gelu(x, approximate: bool = False) -> Tensor:
     return Gelu(bool(approximate))(x)

@@ -52,6 +52,7 @@ import numbers
 
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from . import conv_utils
+from .products import column_sums, rows_t_times, rows_times
 from .reduction import sum as _sum
 from .shape import ScatterAdd, reshape, stack, transpose
 
@@ -171,7 +172,8 @@ class Conv(Function):
             taps = self._taps(x.shape, kernel.shape)
             cols = self._columns(x, kernel, taps)
             self.save_for_backward(cols)
-            y = (cols.reshape(-1, len(taps) * channels) @ self._tap_kernel(kernel, taps))
+            y = rows_times(xp, cols.reshape(-1, len(taps) * channels),
+                           self._tap_kernel(kernel, taps))
             y = y.reshape(out_shape).astype(dtype, copy=False)
             if bias is not None:
                 y += bias
@@ -179,8 +181,10 @@ class Conv(Function):
         y = None
         for tap, out_index, in_index, full in self._taps(x.shape, kernel.shape):
             view = x[in_index]
-            part = _tap_forward(view.reshape(-1, x.shape[-1]), kernel[tap],
-                                self.groups).reshape(view.shape[:-1] + (filters,))
+            rows = view.reshape(-1, x.shape[-1])
+            part = (rows_times(xp, rows, kernel[tap]) if self.groups == 1 else
+                    _tap_forward(rows, kernel[tap], self.groups))
+            part = part.reshape(view.shape[:-1] + (filters,))
             if y is None:
                 if full:
                     y = part.astype(dtype, copy=False)
@@ -210,11 +214,12 @@ class Conv(Function):
             (cols,) = self._saved
             rows = g.reshape(-1, filters)
             if need_w:
-                gw_rows = cols.reshape(-1, len(taps) * channels).T @ rows
+                gw_rows = rows_t_times(xp, cols.reshape(-1, len(taps) * channels), rows)
                 for k, (tap, _, _, _) in enumerate(taps):
                     gw[tap] = gw_rows[k * channels:(k + 1) * channels]
             if need_x:
-                gcols = (rows @ self._tap_kernel(kernel, taps).T).reshape(cols.shape)
+                gcols = rows_times(xp, rows, self._tap_kernel(kernel, taps).T)
+                gcols = gcols.reshape(cols.shape)
                 for k, (_, out_index, in_index, _) in enumerate(taps):
                     gx[in_index] += gcols[out_index + (k,)]
             taps = ()
@@ -222,14 +227,16 @@ class Conv(Function):
             g_rows = g[out_index].reshape(-1, filters)
             if need_x:
                 view = gx[in_index]
-                part = _tap_input_grad(g_rows, kernel[tap], self.groups)
+                part = rows_times(xp, g_rows, kernel[tap].T) if self.groups == 1 else \
+                    _tap_input_grad(g_rows, kernel[tap], self.groups)
                 view += part.reshape(view.shape)
             if need_w:
-                gw[tap] = _tap_kernel_grad(x[in_index].reshape(-1, x.shape[-1]), g_rows,
-                                           self.groups)
+                rows = x[in_index].reshape(-1, x.shape[-1])
+                gw[tap] = rows_t_times(xp, rows, g_rows) if self.groups == 1 else \
+                    _tap_kernel_grad(rows, g_rows, self.groups)
         gb = None
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
-            gb = g.sum(axis=tuple(range(g.ndim - 1)))
+            gb = column_sums(xp, g.reshape(-1, g.shape[-1]))
         return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
 
     def _backward_differentiable(self, gy):
@@ -316,8 +323,9 @@ def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format, g
     return y
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-           data_format=None, groups=1):
+def conv2d(x, kernel, bias=None, strides: int | tuple = 1, padding: str = "valid",
+           dilation_rate: int | tuple = 1, data_format: str | None = None,
+           groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as Keras): ``y = conv(x, kernel) + bias``.
 
     ``y[n, oh, ow, f] = bias[f] + sum_{i, j, c} xpad[n, oh*sh + i*dh, ow*sw + j*dw, c]
@@ -365,8 +373,9 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
     return _conv(x, kernel, bias, 2, strides, padding, dilation_rate, data_format, groups)
 
 
-def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-           data_format=None, groups=1):
+def conv1d(x, kernel, bias=None, strides: int | tuple = 1, padding: str = "valid",
+           dilation_rate: int | tuple = 1, data_format: str | None = None,
+           groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation, as Keras): ``y = conv(x, kernel) + bias``.
 
     ``y[n, o, f] = bias[f] + sum_{i, c} xpad[n, o*s + i*d, c] * kernel[i, c, f]``, the

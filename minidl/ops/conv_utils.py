@@ -49,7 +49,8 @@ def normalize_data_format(value):
     """``"channels_last"`` or ``"channels_first"``; None means the configured default."""
     if value is None:
         return config.image_data_format()
-    if not isinstance(value, str) or value.lower() not in ("channels_last", "channels_first"):
+    if not isinstance(value, str) or \
+            value.lower() not in ("channels_last", "channels_first"):
         raise ValueError(f"data_format={value!r} must be 'channels_last' or "
                          "'channels_first'")
     return value.lower()

@@ -64,7 +64,7 @@ def _generator(seed, backend):
     return backend.xp.random.default_rng(seed)
 
 
-def dropout(x, rate, noise_shape=None, seed=None):
+def dropout(x, rate: float, noise_shape: tuple | None = None, seed=None) -> Tensor:
     """Zero each element with probability ``rate`` and scale the rest by ``1/(1-rate)``.
 
     Args:

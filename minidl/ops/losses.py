@@ -15,7 +15,8 @@ so ``create_graph=True`` can differentiate them again:
   ``dt = -gy * x``.
 
 It also holds Keras's weighting and reduction of per-sample losses
-(``reduce_weighted_values``) and its rank-alignment rule (``squeeze_or_expand_to_same_rank``).
+(``reduce_weighted_values``) and its rank-alignment rule
+(``squeeze_or_expand_to_same_rank``).
 
 >>> import numpy as np, minidl as mdl
 >>> z = mdl.tensor(np.array([[1000.0, 0.0]]))
@@ -41,8 +42,9 @@ def _log_softmax_array(xp, z, axis):
 
 
 def _softmax_parts(xp, z, axis):
-    """``(shifted, p, log_total)``: ``z - max``, ``softmax(z)`` and ``log(sum(exp(shifted)))``
-    (so ``log_softmax = shifted - log_total``), in three passes over ``z``."""
+    """``(shifted, p, log_total)``: ``z - max``, ``softmax(z)`` and
+    ``log(sum(exp(shifted)))`` (so ``log_softmax = shifted - log_total``), in three passes
+    over ``z``."""
     shifted = z - z.max(axis=axis, keepdims=True)
     p = xp.exp(shifted)
     total = p.sum(axis=axis, keepdims=True)
@@ -147,7 +149,7 @@ def _pair(labels, logits):
     return labels, logits
 
 
-def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
+def softmax_cross_entropy_with_logits(labels, logits, axis: int = -1) -> Tensor:
     """``-sum(labels * log_softmax(logits), axis)``, stable for any logits.
 
     Args:
@@ -162,7 +164,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
     return SoftmaxCrossEntropy(axis)(logits, labels)
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits, axis=-1):
+def sparse_softmax_cross_entropy_with_logits(labels, logits, axis: int = -1) -> Tensor:
     """``-log_softmax(logits, axis)[label]``, stable for any logits.
 
     Args:
@@ -185,7 +187,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, axis=-1):
     return SparseSoftmaxCrossEntropy(labels.astype("int64", copy=False), axis)(logits)
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits):
+def sigmoid_cross_entropy_with_logits(labels, logits) -> Tensor:
     """Elementwise ``-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))``, computed as
     ``max(x, 0) - x t + log(1 + exp(-|x|))`` (stable for any ``x``)."""
     labels, logits = _pair(labels, logits)
@@ -193,7 +195,7 @@ def sigmoid_cross_entropy_with_logits(labels, logits):
 
 
 # -- weighting and reduction (Keras's rules) ---------------------------------------------
-def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1: bool = True) -> tuple:
     """Keras's rule: when the ranks differ by one and the longer has a trailing axis of
     size 1, squeeze it (or, when the shorter is rank 1, expand the shorter). Works on
     Tensors and arrays alike."""
@@ -222,7 +224,7 @@ def _broadcast_shape(a, b):
 
 
 def reduce_weighted_values(values, sample_weight=None, mask=None,
-                           reduction="sum_over_batch_size"):
+                           reduction: str | None = "sum_over_batch_size") -> Tensor:
     """Weight per-sample ``values`` and reduce them as Keras does.
 
     ``mask`` (a bool array of ``values``' shape) zeroes entries; under
@@ -246,8 +248,8 @@ def reduce_weighted_values(values, sample_weight=None, mask=None,
         original = values.shape
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         if _broadcast_shape(values.shape, sample_weight.shape) != values.shape:
-            raise ValueError(f"sample_weight of shape {sample_weight.shape} does not fit the "
-                             f"per-sample losses of shape {original}")
+            raise ValueError(f"sample_weight of shape {sample_weight.shape} does not fit "
+                             f"the per-sample losses of shape {original}")
         values = values * sample_weight
     if reduction in (None, "none") or values.shape in ((), (0,)):
         return values
@@ -271,7 +273,7 @@ def _weights_tensor(sample_weight, values):
     return Tensor._wrap(values.backend.asarray(sample_weight, dtype=values.dtype))
 
 
-def standardize_reduction(reduction):
+def standardize_reduction(reduction: str | None) -> str | None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction={reduction!r} is not one of {REDUCTIONS}")
     return reduction

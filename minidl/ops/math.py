@@ -4,7 +4,8 @@ Binary ops broadcast like NumPy; their backward reduces each gradient to its inp
 with ``sum_to``. Every backward is written with these same ops, so it can be taped again
 (``create_graph=True``) for second derivatives.
 """
-from ..autograd import Function, Tensor, as_tensor
+from .. import config
+from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from .reduction import sum_to
 from .shape import transpose
 
@@ -41,8 +42,13 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        need = self.needs_input_grad
+        if a.shape == b.shape == gy.shape and not is_grad_enabled():  # arrays, no tape
+            g = gy.data
+            return (Tensor._wrap(g * b.data) if need[0] else None,
+                    Tensor._wrap(g * a.data) if need[1] else None)
+        ga = sum_to(gy * b, a.shape) if need[0] else None
+        gb = sum_to(gy * a, b.shape) if need[1] else None
         return ga, gb
 
 
@@ -72,7 +78,9 @@ class PowScalar(Function):
         self.exponent = exponent
 
     def forward(self, x):
-        return x ** x.dtype.type(self.exponent) if x.dtype.kind == "f" else x ** self.exponent
+        if x.dtype.kind == "f":
+            return x ** x.dtype.type(self.exponent)
+        return x ** self.exponent
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -155,6 +163,8 @@ class Relu(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
+        if not is_grad_enabled():  # one pass, the mask read as 0/1 by the multiply
+            return Tensor._wrap(self.xp.multiply(gy.data, x.data > 0, dtype=gy.dtype))
         return gy * _const((x.data > 0).astype(x.dtype))
 
 
@@ -170,8 +180,11 @@ class Where(Function):
     def backward(self, gy):
         a, b = self.inputs
         zero = _const(gy.xp.zeros((), gy.dtype))
-        ga = sum_to(where(self.condition, gy, zero), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(where(self.condition, zero, gy), b.shape) if self.needs_input_grad[1] else None
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(where(self.condition, gy, zero), a.shape)
+        if self.needs_input_grad[1]:
+            gb = sum_to(where(self.condition, zero, gy), b.shape)
         return ga, gb
 
 
@@ -186,13 +199,37 @@ class Clip(Function):
         return y.astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        inside = self.xp.ones(x.shape, dtype=bool)
+        x, xp = self.inputs[0].data, self.xp
+        compiled = _compiled_clip(xp, x, gy.data)
+        scalars = all(b is None or xp.ndim(b) == 0 for b in (self.a_min, self.a_max))
+        if compiled is not None and scalars and not is_grad_enabled():
+            return Tensor._wrap(compiled.clip_grad(x, gy.data, self.a_min, self.a_max,
+                                                   self.strict, config.num_threads()))
+        inside = None
         if self.a_min is not None:
-            inside &= (x > self.a_min) if self.strict else (x >= self.a_min)
+            inside = (x > self.a_min) if self.strict else (x >= self.a_min)
         if self.a_max is not None:
-            inside &= (x < self.a_max) if self.strict else (x <= self.a_max)
+            below = (x < self.a_max) if self.strict else (x <= self.a_max)
+            inside = below if inside is None else xp.logical_and(inside, below, out=inside)
+        if inside is None:
+            return gy
+        if not is_grad_enabled():  # one pass, the mask read as 0/1 by the multiply
+            return Tensor._wrap(xp.multiply(gy.data, inside, dtype=gy.dtype))
         return gy * _const(inside.astype(gy.dtype))
+
+
+def _compiled_clip(xp, x, g):
+    """``minidl.kernels.elementwise`` when the compiled CPU kernels are chosen and fit
+    (NumPy, float32/float64, contiguous, at least ``_MIN_COMPILED`` elements), else None."""
+    if (xp.__name__ != "numpy" or x.size < _MIN_COMPILED or x.dtype.char not in "fd" or
+            g.dtype != x.dtype or not (x.flags.c_contiguous and g.flags.c_contiguous) or
+            config.cpu_kernels() != "numba"):
+        return None
+    from ..kernels import elementwise
+    return elementwise
+
+
+_MIN_COMPILED = 1 << 14  # elements; smaller arrays take the NumPy code
 
 
 class MatMul(Function):
@@ -234,67 +271,68 @@ class Cast(Function):
         return cast(gy, self.inputs[0].dtype)
 
 
-def add(a, b):
+def add(a, b) -> Tensor:
     return Add()(a, b)
 
 
-def sub(a, b):
+def sub(a, b) -> Tensor:
     return Sub()(a, b)
 
 
-def mul(a, b):
+def mul(a, b) -> Tensor:
     return Mul()(a, b)
 
 
-def div(a, b):
+def div(a, b) -> Tensor:
     return Div()(a, b)
 
 
-def neg(x):
+def neg(x) -> Tensor:
     return Neg()(x)
 
 
-def power(a, b):
+def power(a, b) -> Tensor:
     """``a ** b``; a Python-number exponent is a constant (no gradient, dtype kept)."""
     if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
         return PowScalar(b)(a)
     return Power()(a, b)
 
 
-def square(x):
+def square(x) -> Tensor:
     return PowScalar(2)(x)
 
 
-def exp(x):
+def exp(x) -> Tensor:
     return Exp()(x)
 
 
-def log(x):
+def log(x) -> Tensor:
     return Log()(x)
 
 
-def sqrt(x):
+def sqrt(x) -> Tensor:
     return Sqrt()(x)
 
 
-def abs(x):  # noqa: A001 - NumPy's name
+def abs(x) -> Tensor:  # noqa: A001 - NumPy's name
     return Abs()(x)
 
 
-def tanh(x):
+def tanh(x) -> Tensor:
     return Tanh()(x)
 
 
-def sigmoid(x):
+def sigmoid(x) -> Tensor:
     return Sigmoid()(x)
 
 
-def relu(x):
+def relu(x) -> Tensor:
     return Relu()(x)
 
 
-def where(condition, a, b):
-    """Elementwise ``a`` where ``condition`` else ``b`` (condition: bool array or Tensor)."""
+def where(condition, a, b) -> Tensor:
+    """Elementwise ``a`` where ``condition`` else ``b`` (``condition``: a bool array or
+    Tensor)."""
     if isinstance(condition, Tensor):
         condition = condition.data
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
@@ -302,21 +340,21 @@ def where(condition, a, b):
     return Where(condition)(a, b)
 
 
-def maximum(a, b):
+def maximum(a, b) -> Tensor:
     """Elementwise maximum; at ties the gradient goes to ``a``."""
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
     return where(a.data >= b.data, a, b)
 
 
-def minimum(a, b):
+def minimum(a, b) -> Tensor:
     """Elementwise minimum; at ties the gradient goes to ``a``."""
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
     return where(a.data <= b.data, a, b)
 
 
-def clip(x, a_min=None, a_max=None, strict=False):
+def clip(x, a_min=None, a_max=None, strict: bool = False) -> Tensor:
     """Clip to ``[a_min, a_max]`` (constants; None for no bound). The gradient passes where
     ``a_min <= x <= a_max``, or strictly inside with ``strict=True`` (ReLU6's rule)."""
     x = as_tensor(x)
@@ -324,11 +362,11 @@ def clip(x, a_min=None, a_max=None, strict=False):
     return Clip(bound(a_min), bound(a_max), strict)(x)
 
 
-def matmul(a, b):
+def matmul(a, b) -> Tensor:
     return MatMul()(a, b)
 
 
-def cast(x, dtype):
+def cast(x, dtype) -> Tensor:
     """``x`` as ``dtype``; the gradient is cast back to ``x``'s dtype."""
     x = as_tensor(x)
     if x.dtype == dtype:

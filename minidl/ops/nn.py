@@ -1,5 +1,5 @@
 """Softmax and log-softmax, stable at any magnitude."""
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from .math import exp
 from .reduction import sum
 
@@ -38,9 +38,9 @@ class LogSoftmax(Function):
         return gy - exp(y) * sum(gy, self.axis, keepdims=True)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis: int = -1) -> Tensor:
     return Softmax(axis)(x)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis: int = -1) -> Tensor:
     return LogSoftmax(axis)(x)

@@ -39,8 +39,11 @@ second derivatives are exact.
 """
 from .. import config
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
+from ..kernels.blas import one_blas_thread
 from . import math as _m
-from .reduction import mean as _mean, sum as _sum, sum_to
+from .reduction import mean as _mean
+from .reduction import sum as _sum
+from .reduction import sum_to
 from .shape import reshape
 
 __all__ = ["batch_normalization", "batch_normalization_training", "layer_normalization",
@@ -66,7 +69,8 @@ def _as_feature_vector(value, name, x, axis):
     return value.reshape(shape)
 
 
-def batch_normalization(x, mean, variance, axis=-1, offset=None, scale=None, epsilon=1e-3):
+def batch_normalization(x, mean, variance, axis: int = -1, offset=None, scale=None,
+                        epsilon: float = 1e-3) -> Tensor:
     """Normalize with given statistics: ``(x - mean) / sqrt(variance + epsilon) * scale
     + offset``; differentiable in every argument.
 
@@ -102,7 +106,10 @@ def _feature_sum(xp, a, axis):
     faster than NumPy's strided reduction, and no less accurate."""
     if axis == a.ndim - 1:
         rows = a.reshape(-1, a.shape[-1])
-        return xp.ones(rows.shape[0], dtype=a.dtype) @ rows
+        if xp.__name__ != "numpy":
+            return xp.ones(rows.shape[0], dtype=a.dtype) @ rows
+        with one_blas_thread():  # see minidl.ops.products
+            return xp.ones(rows.shape[0], dtype=a.dtype) @ rows
     return a.sum(axis=tuple(i for i in range(a.ndim) if i != axis))
 
 
@@ -138,7 +145,7 @@ def _compiled_kernels(xp, x, axis, communicator):
     """``minidl.kernels.normalization`` when the compiled CPU kernels are chosen and fit
     (NumPy, float32/float64, contiguous, the feature axis last, one process), else None."""
     if (xp.__name__ != "numpy" or axis != x.ndim - 1 or communicator is not None or
-            x.dtype.name not in ("float32", "float64") or not x.flags.c_contiguous or
+            x.dtype.char not in "fd" or not x.flags.c_contiguous or
             config.cpu_kernels() != "numba"):
         return None
     from ..kernels import normalization
@@ -173,7 +180,8 @@ class BatchNormTraining(Function):
         self.layout = layout = _Layout(xp, x.shape, self.axis)
         sums = _feature_sum(xp, x, self.axis)
         if self.communicator is not None:
-            packed = self.communicator.allreduce(xp.append(sums, sums.dtype.type(self.count)))
+            packed = self.communicator.allreduce(
+                xp.append(sums, sums.dtype.type(self.count)))
             sums, self.total = packed[:-1], int(packed[-1])
         inv_m = x.dtype.type(1.0 / self.total)
         mu = sums * inv_m
@@ -244,8 +252,9 @@ class BatchNormTraining(Function):
             dx = Tensor._wrap(self.compiled.backward_dx(g_rows, rows, a, b, d, threads)
                               .reshape(g.shape))
         dtype = g.dtype
-        return (dx, Tensor._wrap(dgamma.astype(dtype)) if self.needs_input_grad[1] else None,
-                Tensor._wrap(g_sum.astype(dtype)) if self.needs_input_grad[2] else None)
+        dgamma = Tensor._wrap(dgamma.astype(dtype)) if self.needs_input_grad[1] else None
+        dbeta = Tensor._wrap(g_sum.astype(dtype)) if self.needs_input_grad[2] else None
+        return dx, dgamma, dbeta
 
     def _sums_over_processes(self, xp, g_sum, gx_sum):
         """``g_sum`` and ``gx_sum`` of every process, each weighted by its element count
@@ -279,8 +288,9 @@ class BatchNormTraining(Function):
         return dx, dgamma, dbeta
 
 
-def batch_normalization_training(x, scale=None, offset=None, axis=-1, epsilon=1e-3,
-                                 communicator=None):
+def batch_normalization_training(x, scale=None, offset=None, axis: int = -1,
+                                 epsilon: float = 1e-3,
+                                 communicator=None) -> tuple[Tensor, Tensor, Tensor]:
     """Normalize with the batch's own statistics (training mode of BatchNormalization).
 
     Args:
@@ -432,7 +442,8 @@ def _normalize(x, gamma, beta, axes, epsilon, rms_scaling, shape, broadcast_shap
     return op(x, *params)
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=1e-3, rms_scaling=False):
+def layer_normalization(x, gamma=None, beta=None, axis: int | list = -1,
+                        epsilon: float = 1e-3, rms_scaling: bool = False) -> Tensor:
     """Normalize each sample over ``axis`` (one or several axes), as Keras's
     ``ops.layer_normalization``.
 
@@ -471,7 +482,8 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=1e-3, rms_sca
     return _normalize(x, gamma, beta, axes, epsilon, rms_scaling, shape, broadcast_shape)
 
 
-def group_normalization(x, groups, gamma=None, beta=None, axis=-1, epsilon=1e-3):
+def group_normalization(x, groups: int, gamma=None, beta=None, axis: int = -1,
+                        epsilon: float = 1e-3) -> Tensor:
     """Normalize each sample over groups of consecutive channels (Wu & He, 2018), as
     Keras's ``GroupNormalization``.
 

@@ -34,9 +34,10 @@ array([[ 5.,  7.],
 array([[ 5. ,  6.5],
        [11. , 12.5]])
 """
-from ..autograd import Function, as_tensor
+from ..autograd import Function, Tensor, as_tensor
 from . import conv_utils
-from .reduction import max as _max, mean as _mean
+from .reduction import max as _max
+from .reduction import mean as _mean
 from .shape import expand_dims, squeeze
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "global_avg_pool",
@@ -98,7 +99,7 @@ class _PoolGeometry:
     def scatter(self, xp, parts, dtype):
         """Sum each tap's array into its view of a zero padded input; crop the padding."""
         gpad = xp.zeros(self.pad_shape, dtype=dtype)
-        for (t, index), part in zip(self.taps(), parts):
+        for (_, index), part in zip(self.taps(), parts):
             gpad[index] += part  # one tap's view never repeats a position
         return self.crop(gpad)
 
@@ -237,7 +238,8 @@ def _layout(data_format):
     return "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
 
 
-def max_pool2d(x, pool_size, strides=None, padding="valid", data_format=None):
+def max_pool2d(x, pool_size: int | tuple, strides: int | tuple | None = None,
+               padding: str = "valid", data_format: str | None = None) -> Tensor:
     """2-D max pooling.
 
     Args:
@@ -259,7 +261,8 @@ def max_pool2d(x, pool_size, strides=None, padding="valid", data_format=None):
     return MaxPool2D(_geometry(x, pool_size, strides, padding, data_format))(x)
 
 
-def avg_pool2d(x, pool_size, strides=None, padding="valid", data_format=None):
+def avg_pool2d(x, pool_size: int | tuple, strides: int | tuple | None = None,
+               padding: str = "valid", data_format: str | None = None) -> Tensor:
     """2-D average pooling; with "same" padding each window is divided by its count of
     real pixels (Keras/TensorFlow). Arguments, shapes and errors as ``max_pool2d``."""
     x = as_tensor(x)
@@ -281,7 +284,8 @@ def _pool1d(pool2d, x, pool_size, strides, padding, data_format):
     return squeeze(y, unit)
 
 
-def max_pool1d(x, pool_size, strides=None, padding="valid", data_format=None):
+def max_pool1d(x, pool_size: int | tuple, strides: int | tuple | None = None,
+               padding: str = "valid", data_format: str | None = None) -> Tensor:
     """1-D max pooling.
 
     Args:
@@ -302,7 +306,8 @@ def max_pool1d(x, pool_size, strides=None, padding="valid", data_format=None):
     return _pool1d(max_pool2d, x, pool_size, strides, padding, data_format)
 
 
-def avg_pool1d(x, pool_size, strides=None, padding="valid", data_format=None):
+def avg_pool1d(x, pool_size: int | tuple, strides: int | tuple | None = None,
+               padding: str = "valid", data_format: str | None = None) -> Tensor:
     """1-D average pooling; with "same" padding each window is divided by its count of
     real steps (Keras/TensorFlow). Arguments, shapes and errors as ``max_pool1d``."""
     return _pool1d(avg_pool2d, x, pool_size, strides, padding, data_format)
@@ -319,14 +324,16 @@ def _global_axes(x, rank, data_format, name):
         tuple(range(2, rank))
 
 
-def global_avg_pool(x, rank=4, data_format=None, keepdims=False):
+def global_avg_pool(x, rank: int = 4, data_format: str | None = None,
+                    keepdims: bool = False) -> Tensor:
     """Mean over the spatial axes of a rank-``rank`` input (4: 2-D images, 3: 1-D
     sequences); ``keepdims`` keeps them with size 1."""
     x = as_tensor(x)
     return _mean(x, _global_axes(x, rank, data_format, "global average pooling"), keepdims)
 
 
-def global_max_pool(x, rank=4, data_format=None, keepdims=False):
+def global_max_pool(x, rank: int = 4, data_format: str | None = None,
+                    keepdims: bool = False) -> Tensor:
     """Max over the spatial axes; tied maxima share the gradient equally (as
     ``reduce_max``)."""
     x = as_tensor(x)

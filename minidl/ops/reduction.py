@@ -1,4 +1,5 @@
-"""Reductions and broadcasting: sum, mean, max, min, var, logsumexp, sum_to, broadcast_to."""
+"""Reductions and broadcasting: sum, mean, max, min, var, logsumexp, sum_to,
+broadcast_to."""
 import builtins
 
 from ..autograd import Function, Tensor, as_tensor
@@ -79,7 +80,8 @@ class MaxMin(Function):
         shape = _keepdims_shape(x.shape, self.axes)
         mask = x.data == y.data.reshape(shape)
         share = mask / mask.sum(axis=self.axes, keepdims=True)
-        return broadcast_to(gy.reshape(shape), x.shape) * Tensor._wrap(share.astype(x.dtype))
+        return (broadcast_to(gy.reshape(shape), x.shape)
+                * Tensor._wrap(share.astype(x.dtype)))
 
 
 class LogSumExp(Function):
@@ -103,11 +105,12 @@ class LogSumExp(Function):
         return gy.reshape(shape) * (x - y.reshape(shape)).exp()
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+def sum(x, axis: int | tuple | None = None,  # noqa: A001 - NumPy's name
+        keepdims: bool = False) -> Tensor:
     return Sum(axis, keepdims)(x)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x)
     axes = _normalize_axis(axis, x.ndim)
     count = 1
@@ -116,15 +119,18 @@ def mean(x, axis=None, keepdims=False):
     return sum(x, axes, keepdims) * (1.0 / count if count else float("nan"))
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x, axis: int | tuple | None = None,  # noqa: A001
+        keepdims: bool = False) -> Tensor:
     return MaxMin(axis, keepdims, "max")(x)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x, axis: int | tuple | None = None,  # noqa: A001
+        keepdims: bool = False) -> Tensor:
     return MaxMin(axis, keepdims, "min")(x)
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
+def var(x, axis: int | tuple | None = None, keepdims: bool = False,
+        ddof: int = 0) -> Tensor:
     """Variance ``mean((x - mean(x))**2)`` (``ddof=1``: divide by n - 1)."""
     x = as_tensor(x)
     centered = x - mean(x, axis, keepdims=True)
@@ -135,19 +141,20 @@ def var(x, axis=None, keepdims=False, ddof=0):
     return sum(centered * centered, axes, keepdims) * (1.0 / (count - ddof))
 
 
-def logsumexp(x, axis=None, keepdims=False):
+def logsumexp(x, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
     return LogSumExp(axis, keepdims)(x)
 
 
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (undo broadcasting); ``x`` itself when it already fits."""
+def sum_to(x, shape: tuple) -> Tensor:
+    """Sum ``x`` down to ``shape`` (undo broadcasting); ``x`` itself when it already
+    fits."""
     shape = tuple(shape)
     if x.shape == shape:
         return x
     return SumTo(shape)(x)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x, shape: tuple) -> Tensor:
     shape = tuple(shape)
     if x.shape == shape:
         return x

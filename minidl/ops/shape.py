@@ -1,4 +1,5 @@
-"""Shape ops: reshape, transpose, getitem (scatter-add backward), concatenate, stack, pad."""
+"""Shape ops: reshape, transpose, getitem (scatter-add backward), concatenate, stack,
+pad."""
 from ..autograd import Function, Tensor, as_tensor
 
 __all__ = ["reshape", "transpose", "swapaxes", "getitem", "concatenate", "stack", "pad",
@@ -28,7 +29,8 @@ class Transpose(Function):
         if self.axes is None:
             self.axes = tuple(reversed(range(x.ndim)))
         if sorted(a % x.ndim for a in self.axes) != list(range(x.ndim)):
-            raise ValueError(f"axes={self.axes!r} is not a permutation of the {x.ndim} axes")
+            raise ValueError(f"axes={self.axes!r} is not a permutation of the {x.ndim} "
+                             "axes")
         return x.transpose(self.axes)
 
     def backward(self, gy):
@@ -104,7 +106,7 @@ class Pad(Function):
         return getitem(gy, index)
 
 
-def reshape(x, shape):
+def reshape(x, shape: int | tuple) -> Tensor:
     x = as_tensor(x)
     if isinstance(shape, int):
         shape = (shape,)
@@ -113,11 +115,11 @@ def reshape(x, shape):
     return Reshape(shape)(x)
 
 
-def transpose(x, axes=None):
+def transpose(x, axes: tuple | None = None) -> Tensor:
     return Transpose(None if axes is None else tuple(axes))(x)
 
 
-def swapaxes(x, axis1, axis2):
+def swapaxes(x, axis1: int, axis2: int) -> Tensor:
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -129,26 +131,26 @@ def _index_arrays(index):
     return items if isinstance(index, tuple) else items[0]
 
 
-def getitem(x, index):
+def getitem(x, index) -> Tensor:
     """``x[index]``: basic slicing and integer-array indexing; the backward scatter-adds."""
     return GetItem(_index_arrays(index))(x)
 
 
-def concatenate(xs, axis=0):
+def concatenate(xs, axis: int = 0) -> Tensor:
     xs = list(xs)
     if not xs:
         raise ValueError("concatenate needs at least one tensor")
     return Concatenate(axis)(*xs)
 
 
-def expand_dims(x, axis):
+def expand_dims(x, axis: int) -> Tensor:
     x = as_tensor(x)
     shape = list(x.shape)
     shape.insert(axis % (x.ndim + 1), 1)
     return reshape(x, shape)
 
 
-def squeeze(x, axis=None):
+def squeeze(x, axis: int | tuple | None = None) -> Tensor:
     x = as_tensor(x)
     axes = [i for i, n in enumerate(x.shape) if n == 1] if axis is None else \
         [a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)]
@@ -158,7 +160,7 @@ def squeeze(x, axis=None):
     return reshape(x, [n for i, n in enumerate(x.shape) if i not in axes])
 
 
-def stack(xs, axis=0):
+def stack(xs, axis: int = 0) -> Tensor:
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("stack needs at least one tensor")
@@ -168,7 +170,7 @@ def stack(xs, axis=0):
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis % (xs[0].ndim + 1))
 
 
-def pad(x, pad_width, constant_values=0):
+def pad(x, pad_width, constant_values: float = 0) -> Tensor:
     """Pad with a constant; ``pad_width`` as NumPy's: ((before, after), ...) per axis."""
     x = as_tensor(x)
     if isinstance(pad_width, int):
@@ -180,6 +182,6 @@ def pad(x, pad_width, constant_values=0):
     return Pad(pad_width, constant_values)(x)
 
 
-def flatten(x, start_axis=1):
+def flatten(x, start_axis: int = 1) -> Tensor:
     x = as_tensor(x)
     return reshape(x, x.shape[:start_axis] + (-1,))

@@ -24,8 +24,8 @@ class Adadelta(Optimizer):
 
     slot_names = ("accumulated_grad", "accumulated_delta_var")
 
-    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta",
-                 **kwargs):
+    def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 name: str = "adadelta", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.rho = _unit_interval(rho, "rho")
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
@@ -66,8 +66,8 @@ class Lion(Optimizer):
 
     slot_names = ("momentum",)
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, name="lion",
-                 **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.99,
+                 name: str = "lion", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         if _positive(beta_1, "beta_1", allow_none=False) > 1:
             raise ValueError(f"beta_1={beta_1!r} must be in (0, 1]")
@@ -77,7 +77,8 @@ class Lion(Optimizer):
     def update_step(self, gradient, weight, learning_rate):
         xp = weight.xp
         m = self._slot("momentum", weight)
-        weight.data -= learning_rate * xp.sign(m * self.beta_1 + gradient * (1 - self.beta_1))
+        direction = xp.sign(m * self.beta_1 + gradient * (1 - self.beta_1))
+        weight.data -= learning_rate * direction
         m *= self.beta_2
         m += (1 - self.beta_2) * gradient
 

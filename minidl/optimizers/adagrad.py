@@ -21,8 +21,8 @@ class Adagrad(Optimizer):
 
     slot_names = ("accumulator",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 name="adagrad", **kwargs):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, name: str = "adagrad", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.initial_accumulator_value = _positive(
             initial_accumulator_value, "initial_accumulator_value", allow_zero=True,

@@ -36,8 +36,9 @@ class Adam(Optimizer):
             one that is not a number).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adam", **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam",
+                 **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2 = _betas(beta_1, beta_2)
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
@@ -71,8 +72,9 @@ class AdamW(Adam):
         ValueError: when ``weight_decay`` is None.
     """
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, name="adamw", **kwargs):
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, name: str = "adamw", **kwargs) -> None:
         if weight_decay is None:
             raise ValueError("weight_decay=None: AdamW needs a weight_decay (a finite "
                              "non-negative number)")
@@ -98,8 +100,8 @@ class Adamax(Optimizer):
 
     slot_names = ("momentum", "norm")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 name="adamax", **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: str = "adamax", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2 = _betas(beta_1, beta_2)
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
@@ -139,8 +141,8 @@ class Nadam(Optimizer):
     slot_names = ("momentum", "velocity")
     scalar_state_names = ("u_product",)
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 name="nadam", **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: str = "nadam", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2 = _betas(beta_1, beta_2)
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)

@@ -61,7 +61,8 @@ def _count(value, name):
     """``value`` as an int >= 1; None passes (not set)."""
     if value is None:
         return None
-    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, (int, numpy.integer)):
+    if isinstance(value, (bool, numpy.bool_)) or \
+            not isinstance(value, (int, numpy.integer)):
         raise TypeError(f"{name}={value!r} must be an int >= 1 or None")
     if value < 1:
         raise ValueError(f"{name}={value!r} must be an int >= 1 or None")
@@ -104,10 +105,13 @@ class Optimizer:
     slot_names = ()
     scalar_state_names = ()   # float attributes saved after the slots (Nadam's u_product)
 
-    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
-                 ema_overwrite_frequency=None, loss_scale_factor=None,
-                 gradient_accumulation_steps=None, name=None, **kwargs):
+    def __init__(self, learning_rate, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, use_ema: bool = False,
+                 ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+                 loss_scale_factor: float | None = None,
+                 gradient_accumulation_steps: int | None = None, name: str | None = None,
+                 **kwargs) -> None:
         if "lr" in kwargs:
             learning_rate = kwargs.pop("lr")
         if kwargs:
@@ -211,7 +215,7 @@ class Optimizer:
             not any(re.search(pattern, name) for pattern in self._exclude_names)
 
     # -- the update ----------------------------------------------------------------------
-    def apply_gradients(self, grads_and_vars):
+    def apply_gradients(self, grads_and_vars) -> int:
         """Update each weight from its gradient (``zip(grads, weights)``; a gradient is an
         array or a Tensor; pairs with a None gradient are skipped).
 
@@ -250,7 +254,7 @@ class Optimizer:
         self.iterations += 1
         return self.iterations
 
-    def step(self, weights):
+    def step(self, weights) -> int:
         """Update each weight from its ``.grad`` (weights whose ``.grad`` is None are
         skipped). The gradients are left as they are (call ``zero_grad`` on the weights).
 
@@ -366,9 +370,9 @@ class Optimizer:
         state = list(state)
         mine = self.variables
         if len(state) != len(mine):
-            raise ValueError(f"{type(self).__name__}.set_state: expected {len(mine)} arrays "
-                             f"(iterations, learning rate, {len(mine) - 2} slots for "
-                             f"{len(self._weights)} built weights), got {len(state)}; "
+            raise ValueError(f"{type(self).__name__}.set_state: expected {len(mine)} "
+                             f"arrays (iterations, learning rate, {len(mine) - 2} slots "
+                             f"for {len(self._weights)} built weights), got {len(state)}; "
                              "call build(weights) first")
         for i, (old, new) in enumerate(zip(mine, state)):
             if tuple(numpy.shape(new)) != tuple(old.shape):

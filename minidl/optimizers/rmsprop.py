@@ -30,8 +30,9 @@ class RMSprop(Optimizer):
             ``epsilon`` (``TypeError`` for one that is not a number).
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, name="rmsprop", **kwargs):
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop",
+                 **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.rho = _unit_interval(rho, "rho")
         self.momentum = _unit_interval(momentum, "momentum")

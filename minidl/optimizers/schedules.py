@@ -59,8 +59,8 @@ class ExponentialDecay(LearningRateSchedule):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with
     ``staircase=True`` the exponent is ``floor(step / decay_steps)``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.decay_rate = _number(decay_rate, "decay_rate", low=0)
@@ -87,8 +87,8 @@ class InverseTimeDecay(LearningRateSchedule):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with
     ``staircase=True`` the ratio is floored."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay") -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.decay_rate = _number(decay_rate, "decay_rate", low=0)
@@ -112,8 +112,9 @@ class PolynomialDecay(LearningRateSchedule):
     at ``decay_steps``; with ``cycle=True`` ``decay_steps`` grows to the next multiple of
     itself above ``step`` instead."""
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
-                 power=1.0, cycle=False, name="PolynomialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: int,
+                 end_learning_rate: float = 0.0001, power: float = 1.0,
+                 cycle: bool = False, name: str = "PolynomialDecay") -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.end_learning_rate = _rate(end_learning_rate, "end_learning_rate")
@@ -134,7 +135,8 @@ class PolynomialDecay(LearningRateSchedule):
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate,
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
@@ -148,8 +150,9 @@ class CosineDecay(LearningRateSchedule):
     ``s = min(step, warmup_steps + decay_steps) - warmup_steps``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
-                 warmup_target=None, warmup_steps=0):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: float | None = None,
+                 warmup_steps: int = 0) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _number(decay_steps, "decay_steps", positive=True)
         self.alpha = _number(alpha, "alpha", low=0, high=1)
@@ -165,7 +168,8 @@ class CosineDecay(LearningRateSchedule):
     def __call__(self, step):
         step = float(step)
         if self.warmup_target is None:
-            return float(self._decay(min(step, self.decay_steps), self.initial_learning_rate))
+            return float(self._decay(min(step, self.decay_steps),
+                                     self.initial_learning_rate))
         step = min(step, self.decay_steps + self.warmup_steps)
         if step < self.warmup_steps:
             delta = self.warmup_target - self.initial_learning_rate
@@ -188,7 +192,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             element that is not a number).
     """
 
-    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+    def __init__(self, boundaries: list, values: list,
+                 name: str = "PiecewiseConstant") -> None:
         boundaries = [_number(b, f"boundaries[{i}]") for i, b in enumerate(boundaries)]
         values = [_rate(v, f"values[{i}]") for i, v in enumerate(values)]
         if len(values) != len(boundaries) + 1:

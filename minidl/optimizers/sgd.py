@@ -33,8 +33,8 @@ class SGD(Optimizer):
         array([0.9, 1.9], dtype=float32)
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD",
-                 **kwargs):
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False,
+                 name: str = "SGD", **kwargs) -> None:
         super().__init__(learning_rate, name=name, **kwargs)
         self.momentum = _unit_interval(momentum, "momentum")
         self.nesterov = bool(nesterov)

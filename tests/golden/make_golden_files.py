@@ -229,7 +229,9 @@ def keras2_config(model, class_name, ndim):
     layers = [keras2_layer(entry, ndim) for entry in config["layers"]]
     out = {"name": config["name"], "layers": layers}
     if class_name != "Sequential":
-        wrap = (lambda v: v if isinstance(v[0], list) else [v])
+        def wrap(v):
+            return v if isinstance(v[0], list) else [v]
+
         out["input_layers"] = wrap(config["input_layers"])
         out["output_layers"] = wrap(config["output_layers"])
     return {"class_name": class_name, "config": out, "keras_version": "2.13.1",

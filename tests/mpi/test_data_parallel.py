@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.models.training import _ArrayBatches
+from minidl.models.batches import ArrayBatches
 
 WORLD = mdl.distribution.initialize()
 pytestmark = pytest.mark.skipif(WORLD.size == 1,
@@ -81,8 +81,9 @@ def test_fit_equals_one_process_with_the_global_batch(optimizer):
         np.testing.assert_allclose(h_parallel.history[key], h_single.history[key],
                                    rtol=RTOL)
     assert parallel.optimizer.iterations == single.optimizer.iterations == 10
+    error = _max_relative_error(parallel.get_weights(), single.get_weights())
     print(f"\nprocess {WORLD.rank}: {optimizer['class_name']} weights, largest relative "
-          f"difference {_max_relative_error(parallel.get_weights(), single.get_weights()):.1e}")
+          f"difference {error:.1e}")
 
 
 def test_synchronized_batch_normalization_equals_one_process():
@@ -92,8 +93,9 @@ def test_synchronized_batch_normalization_equals_one_process():
     assert "moving_mean" in names and "moving_variance" in names
     for a, b in zip(parallel.get_weights(), single.get_weights()):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-14)
+    error = _max_relative_error(parallel.get_weights(), single.get_weights())
     print(f"\nprocess {WORLD.rank}: synchronized BatchNormalization, largest relative "
-          f"difference {_max_relative_error(parallel.get_weights(), single.get_weights()):.1e}")
+          f"difference {error:.1e}")
 
 
 def test_per_process_batch_normalization_differs_but_agrees_everywhere():
@@ -135,9 +137,9 @@ def test_the_shares_of_an_epoch_are_disjoint_and_cover_the_data():
     n, batch = 29, 6
     data = np.arange(n)
     mdl.random.seed(5)
-    reference = [list(x) for x, _ in _ArrayBatches(data, data, batch, True, 0.0).epoch()]
+    reference = [list(x) for x, _ in ArrayBatches(data, data, batch, True, 0.0).epoch()]
     mdl.random.seed(5)
-    batches = _ArrayBatches(data, data, batch, True, 0.0)
+    batches = ArrayBatches(data, data, batch, True, 0.0)
     batches.shard = mdl.distribution.distribution().bounds
     mine = [list(x) for x, _ in batches.epoch()]
     everyone = WORLD.allgather_object(mine)
@@ -207,6 +209,24 @@ def test_a_batch_size_not_divisible_by_the_processes_is_a_clear_error():
     model = _model("sgd")
     with pytest.raises(ValueError, match=f"multiple of {WORLD.size}"):
         model.fit(x, y, batch_size=WORLD.size + 1, verbose=0)
+
+
+def test_a_batch_leaving_a_process_empty_under_synchronized_norm_fails_everywhere():
+    x, y = _data(n=6 + 1)  # the last global batch: 1 sample, none on process 1
+    model = _model("sgd", norm=True)
+    with pytest.raises(ValueError, match=r"at epoch 1, step 2 has 1 samples for "
+                                         rf"{WORLD.size} processes") as error:
+        model.fit(x, y, batch_size=6, shuffle=False, verbose=0)
+    assert "synchronized BatchNormalization" in str(error.value)
+    _assert_same_everywhere(str(error.value))
+
+
+def test_integer_allreduce_sums_exactly_and_refuses_a_mean_everywhere():
+    ranks = np.array([WORLD.rank, 1], dtype="int64")
+    assert WORLD.allreduce(ranks).tolist() == [sum(range(WORLD.size)), WORLD.size]
+    with pytest.raises(TypeError, match="op='mean'.* int64 array"):
+        WORLD.allreduce(ranks, op="mean")
+    WORLD.barrier()  # every process is still in step after the refusal
 
 
 def test_different_models_are_detected_at_the_first_step():

@@ -30,12 +30,16 @@ The package, read in this order:
 - ``reference``: the kernels on NumPy or CuPy arrays, any geometry;
 - ``numba_kernels``: the compiled CPU kernels (optional Numba) and their array adaptation.
 """
-from ...autograd import as_tensor
+from ...autograd import Tensor, as_tensor
 from .. import conv_utils
 from ..math import cast
 from ..shape import reshape, transpose
-from .functions import (DepthwiseConv, DepthwiseConvBackpropFilter, DepthwiseConvBackpropInput,
-                        Pointwise)
+from .functions import (
+    DepthwiseConv,
+    DepthwiseConvBackpropFilter,
+    DepthwiseConvBackpropInput,
+    Pointwise,
+)
 from .geometry import Geometry
 
 __all__ = ["depthwise_conv2d", "separable_conv2d", "depthwise_conv1d", "separable_conv1d",
@@ -43,10 +47,11 @@ __all__ = ["depthwise_conv2d", "separable_conv2d", "depthwise_conv1d", "separabl
            "DepthwiseConvBackpropFilter", "Pointwise", "Geometry"]
 
 
-# -- public functions -----------------------------------------------------------------------
+# -- public functions ----------------------------------------------------------------------
 
-def depthwise_conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, data_format=None,
-                     bias=None):
+def depthwise_conv2d(x, kernel, strides: int | tuple = 1, padding: str = "valid",
+                     dilation_rate: int | tuple = 1, data_format: str | None = None,
+                     bias=None) -> Tensor:
     """2-D depthwise convolution: each input channel convolved with its own
     ``depth_multiplier`` filters.
 
@@ -89,11 +94,13 @@ def depthwise_conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, dat
                [6., 9., 9., 6.],
                [4., 6., 6., 4.]], dtype=float32)
     """
-    return _checked_depthwise(2, x, kernel, strides, padding, dilation_rate, data_format, bias)
+    return _checked_depthwise(2, x, kernel, strides, padding, dilation_rate, data_format,
+                              bias)
 
 
-def depthwise_conv1d(x, kernel, strides=1, padding="valid", dilation_rate=1, data_format=None,
-                     bias=None):
+def depthwise_conv1d(x, kernel, strides: int | tuple = 1, padding: str = "valid",
+                     dilation_rate: int | tuple = 1, data_format: str | None = None,
+                     bias=None) -> Tensor:
     """1-D depthwise convolution: ``x (N, L, C)`` (or ``(N, C, L)``), kernel ``(K, C, M)``,
     bias ``(C*M,)``; output ``(N, OL, C*M)``. Same formulas and arguments as
     ``depthwise_conv2d`` with one spatial axis (it runs that op with a singleton height).
@@ -107,11 +114,13 @@ def depthwise_conv1d(x, kernel, strides=1, padding="valid", dilation_rate=1, dat
                [5., 5.],
                [4., 4.]])
     """
-    return _checked_depthwise(1, x, kernel, strides, padding, dilation_rate, data_format, bias)
+    return _checked_depthwise(1, x, kernel, strides, padding, dilation_rate, data_format,
+                              bias)
 
 
-def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
-                     dilation_rate=1, data_format=None, bias=None):
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides: int | tuple = 1,
+                     padding: str = "valid", dilation_rate: int | tuple = 1,
+                     data_format: str | None = None, bias=None) -> Tensor:
     """2-D separable convolution: a depthwise convolution (no bias) then a 1x1 convolution.
 
     ``z = depthwise_conv2d(x, depthwise_kernel, ...)`` ``(N, OH, OW, C*M)``, then
@@ -145,8 +154,9 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
                               dilation_rate, data_format, bias)
 
 
-def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
-                     dilation_rate=1, data_format=None, bias=None):
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides: int | tuple = 1,
+                     padding: str = "valid", dilation_rate: int | tuple = 1,
+                     data_format: str | None = None, bias=None) -> Tensor:
     """1-D separable convolution: ``x (N, L, C)``, depthwise ``(K, C, M)``, pointwise
     ``(1, C*M, F)``, bias ``(F,)``; output ``(N, OL, F)``. As ``separable_conv2d`` with one
     spatial axis.
@@ -162,7 +172,7 @@ def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
                               dilation_rate, data_format, bias)
 
 
-# -- the ops on checked arguments -------------------------------------------------------------
+# -- the ops on checked arguments ----------------------------------------------------------
 
 def depthwise(x, kernel, bias, strides, padding, dilation_rate, data_format, where="x"):
     """``depthwise_conv1d`` / ``depthwise_conv2d`` (the rank is ``x.ndim - 2``) on checked
@@ -219,7 +229,7 @@ def _common_dtype(tensors):
     return [cast(t, dtype) for t in tensors]
 
 
-# -- checks at the public boundary ------------------------------------------------------------
+# -- checks at the public boundary ---------------------------------------------------------
 
 def _checked_depthwise(rank, x, kernel, strides, padding, dilation_rate, data_format, bias):
     arguments = _arguments(rank, strides, padding, dilation_rate, data_format)
@@ -238,11 +248,12 @@ def _checked_separable(rank, x, depthwise_kernel, pointwise_kernel, strides, pad
     units = _check_tensors(rank, x, kernel, arguments[3])
     pointwise_kernel = as_tensor(pointwise_kernel, x)
     _check_floating(pointwise_kernel, "pointwise_kernel")
-    if pointwise_kernel.ndim != rank + 2 or pointwise_kernel.shape[:rank] != (1,) * rank or \
+    if pointwise_kernel.ndim != rank + 2 or \
+            pointwise_kernel.shape[:rank] != (1,) * rank or \
             pointwise_kernel.shape[-2] != units:
         raise ValueError(f"pointwise_kernel of shape {pointwise_kernel.shape} must be "
-                         f"{(1,) * rank + (units, 'filters')} (in_channels * depth_multiplier "
-                         "inputs)")
+                         f"{(1,) * rank + (units, 'filters')} (in_channels * "
+                         "depth_multiplier inputs)")
     bias = _checked_bias(bias, x, pointwise_kernel.shape[-1], "filters")
     return separable(x, kernel, pointwise_kernel, bias, *arguments)
 
@@ -265,7 +276,8 @@ def _check_tensors(rank, x, kernel, data_format):
                          f"{rank}-D depthwise convolution")
     if kernel.ndim != rank + 2:
         raise ValueError(f"kernel of shape {kernel.shape} must have rank {rank + 2}: "
-                         f"({'KH, KW' if rank == 2 else 'K'}, in_channels, depth_multiplier)")
+                         f"({'KH, KW' if rank == 2 else 'K'}, in_channels, "
+                         "depth_multiplier)")
     _check_floating(x, "x")
     _check_floating(kernel, "kernel")
     channels = x.shape[1] if data_format == "channels_first" else x.shape[-1]

@@ -20,6 +20,7 @@ gradients are the two Functions above, so derivatives of any order work.
 """
 from ...autograd import Function, Tensor, is_grad_enabled
 from ..math import matmul
+from ..products import rows_t_times, rows_times
 from ..reduction import sum as _sum
 from ..shape import transpose
 from .kernels import select
@@ -98,11 +99,11 @@ class Pointwise(Function):
     """The 1x1 convolution of separable convolution as one op: ``y = z @ kernel (+ bias)``
     for ``z (P, K)``, ``kernel (K, F)``, ``bias (F,)``; the bias is added in place on the
     fresh product. Backward: ``dz = g kernel^T``, ``dkernel = z^T g``, ``dbias = sum_p g``
-    (minidl ops, so they are differentiable again)."""
+    (on arrays; under ``create_graph`` minidl ops, so they are differentiable again)."""
 
     def forward(self, z, kernel, bias=None):
         self.kernels = select(self.xp)  # for the bias gradient
-        y = z @ kernel
+        y = rows_times(self.xp, z, kernel)
         if bias is not None:
             self.xp.add(y, bias, out=y)
         return y
@@ -110,8 +111,12 @@ class Pointwise(Function):
     def backward(self, gy):
         z, kernel = self.inputs[:2]
         need = self.needs_input_grad
-        dz = matmul(gy, transpose(kernel, (1, 0))) if need[0] else None
-        dkernel = matmul(transpose(z, (1, 0)), gy) if need[1] else None
+        if is_grad_enabled():
+            dz = matmul(gy, transpose(kernel, (1, 0))) if need[0] else None
+            dkernel = matmul(transpose(z, (1, 0)), gy) if need[1] else None
+        else:  # arrays, BLAS's threads chosen by minidl.ops.products
+            dz = _wrap(rows_times(self.xp, gy.data, kernel.data.T)) if need[0] else None
+            dkernel = _wrap(rows_t_times(self.xp, z.data, gy.data)) if need[1] else None
         if len(self.inputs) == 2:
             return dz, dkernel
         return dz, dkernel, _bias_grad(self, gy) if need[2] else None

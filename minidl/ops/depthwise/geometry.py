@@ -66,7 +66,8 @@ class Geometry:
     @functools.cached_property
     def taps(self):
         """``(i, j, row_offset, col_offset)`` per tap, row-major."""
-        return [(i, j, i * self.dilation_h - self.pad_top, j * self.dilation_w - self.pad_left)
+        return [(i, j, i * self.dilation_h - self.pad_top,
+                 j * self.dilation_w - self.pad_left)
                 for i in range(self.kh) for j in range(self.kw)]
 
     @functools.cached_property

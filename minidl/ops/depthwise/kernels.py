@@ -4,7 +4,8 @@
 the ``cpu_kernels`` key of minidl.json choose; ``minidl.config.cpu_kernels()`` says which
 is active (``"auto"``: the compiled kernels whenever Numba is importable, ``pip install
 minidl[fast]``). NumPy arrays go to the chosen kernels; CuPy arrays always take the
-reference kernels. Both use ``minidl.config.num_threads()`` threads.
+reference kernels. Both use up to ``minidl.config.num_threads()`` threads, one when
+other processes hold the CPUs (``minidl.kernels.threads``).
 
 >>> import numpy as np, minidl as mdl
 >>> select(np).forward.func.__module__ in (
@@ -16,6 +17,7 @@ import functools
 import importlib
 
 from ... import config
+from ...kernels.threads import threads_now
 from . import reference
 
 __all__ = ["Kernels", "select", "TABLE"]
@@ -46,4 +48,4 @@ TABLE = {"numpy": _reference, "numba": _compiled}  # config.cpu_kernels() -> the
 def select(xp):
     """The kernels for arrays of ``xp`` under the current config, threads bound in."""
     choice = config.cpu_kernels() if xp.__name__ == "numpy" else "numpy"
-    return TABLE[choice](xp, config.num_threads())
+    return TABLE[choice](xp, threads_now(config.num_threads()))

@@ -46,6 +46,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
+from ...kernels._numba import announce_compile  # noqa: E402
 from .reference import expand_channels  # noqa: E402
 
 __all__ = ["forward", "backward", "bias_grad", "ROW_CHANNELS", "CHUNKS"]
@@ -57,10 +58,11 @@ ROW_FOLD = 8  # _backward_rows: rows summed in the data dtype before the float64
 FLAGS = {"contract"}  # fastmath: fused multiply-add only (inf and nan keep IEEE meaning)
 
 
-# -- the adaptation: arrays in the shapes the loops take ------------------------------------
+# -- the adaptation: arrays in the shapes the loops take -----------------------------------
 
 def forward(x, kernel, bias, geo, threads=1):
     """As ``reference.forward``, compiled."""
+    _announce(x.dtype)
     _set_threads(threads)
     x = expand_channels(np, x, geo.m)
     y = np.empty(geo.output_shape, dtype=x.dtype)
@@ -74,6 +76,7 @@ def backward(x, kernel, g, geo, need_dx=True, need_dkernel=True, threads=1,
     """As ``reference.backward``, compiled: one pass over the input rows gives both
     gradients, on flat rows up to ``row_channels`` channels at column stride 1, else per
     pixel."""
+    _announce(g.dtype)
     _set_threads(threads)
     g = np.ascontiguousarray(g)
     by_rows = geo.channels <= row_channels and geo.stride_w == 1
@@ -141,6 +144,17 @@ def _rows(a):
     return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
 
 
+def _announce(dtype):
+    """One line on stderr before the kernels first compile in ``dtype``."""
+    if dtype.char not in _announced:
+        _announced.add(dtype.char)
+        announce_compile(f"the depthwise convolution ({dtype})",
+                         (_forward, _backward_pixels, _backward_rows))
+
+
+_announced = set()  # dtype characters
+
+
 def _set_threads(count):
     """Numba's thread count for the calling thread, capped at its pool's size."""
     count = max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
@@ -148,7 +162,7 @@ def _set_threads(count):
         numba.set_num_threads(count)
 
 
-# -- shared by the loops ---------------------------------------------------------------------
+# -- shared by the loops -------------------------------------------------------------------
 
 @njit(cache=True)
 def _spans(out_count, size, stride, dilation, pad, taps):
@@ -184,7 +198,7 @@ def _fold(acc, partial):
             acc[t, c] = 0
 
 
-# -- forward ---------------------------------------------------------------------------------
+# -- forward -------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True, fastmath=FLAGS)
 def _forward(x, kernel, bias, y, stride_h, stride_w, dilation_h, dilation_w, pad_top,
@@ -248,7 +262,8 @@ def _forward_row_3x3(image, ih0, kernel, bias, out, full_cols, stride_w, dilatio
         b, e, o = a + dilation_w, a + 2 * dilation_w, out[ow]
         for c in range(o.shape[0]):
             o[c] = (bias[c] + image[ih0, a, c] * kernel[0, 0, c]
-                    + image[ih0, b, c] * kernel[0, 1, c] + image[ih0, e, c] * kernel[0, 2, c]
+                    + image[ih0, b, c] * kernel[0, 1, c]
+                    + image[ih0, e, c] * kernel[0, 2, c]
                     + image[h1, a, c] * kernel[1, 0, c] + image[h1, b, c] * kernel[1, 1, c]
                     + image[h1, e, c] * kernel[1, 2, c] + image[h2, a, c] * kernel[2, 0, c]
                     + image[h2, b, c] * kernel[2, 1, c] + image[h2, e, c] * kernel[2, 2, c])
@@ -277,7 +292,7 @@ def _pixel(image, ih0, iw0, dilation_h, dilation_w, kernel, bias, out):
                 out[c] += pixel[c] * tap[c]
 
 
-# -- backward, per pixel ----------------------------------------------------------------------
+# -- backward, per pixel -------------------------------------------------------------------
 
 @njit(parallel=True, cache=True, fastmath=FLAGS)
 def _backward_pixels(x, kernel, g, dx, dkernel, stride_h, stride_w, dilation_h, dilation_w,
@@ -380,8 +395,8 @@ def _dkernel_row(x_row, grad, out_rows, acc, col_lo, col_hi, stride_w, dilation_
         if out_rows[i] < 0:
             continue
         for j in range(kw):
-            _add_tap_dkernel(acc[i * kw + j], x_row, grad[out_rows[i]], col_lo[j], col_hi[j],
-                             stride_w, j * dilation_w - pad_left)
+            _add_tap_dkernel(acc[i * kw + j], x_row, grad[out_rows[i]], col_lo[j],
+                             col_hi[j], stride_w, j * dilation_w - pad_left)
 
 
 @njit(cache=True, fastmath=FLAGS)
@@ -403,7 +418,7 @@ def _sum_chunks(partials):
     return total
 
 
-# -- backward, on flat rows -------------------------------------------------------------------
+# -- backward, on flat rows ----------------------------------------------------------------
 
 @njit(cache=True, fastmath=FLAGS)
 def _axpy(dst, src, tap):
@@ -481,7 +496,7 @@ def _fold_tiled(acc, partial, channels):
         tiled[:] = 0
 
 
-# -- bias ------------------------------------------------------------------------------------
+# -- bias ----------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True)
 def _bias_grad(g, out):
