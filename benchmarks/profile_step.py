@@ -9,6 +9,7 @@ float32, as ``train_step.py``.
 
     python benchmarks/profile_step.py                # 28x28x1, both CPU paths
     python benchmarks/profile_step.py --shape 8 --steps 20
+    python benchmarks/profile_step.py --optimizer per-weight   # the unfused update
 """
 import argparse
 import collections
@@ -91,10 +92,11 @@ def instrument(clock):
             setattr(cls, method, timed)
 
 
-def profile(clock, shape, path, steps, rng):
+def profile(clock, shape, path, steps, rng, fused=True):
     mdl.config.set_cpu_kernels(path)
     model = build_model(input_shape=shape)
     optimizer = mdl.optimizers.Adam(1e-3)
+    optimizer.fused = fused
     model.compile(optimizer, mdl.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = rng.random((64,) + shape, dtype=np.float32)
     y = rng.integers(0, 10, 64)
@@ -116,6 +118,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, default=28)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--optimizer", choices=("fused", "per-weight"), default="fused")
     args = parser.parse_args(argv)
     clock = Clock()
     instrument(clock)
@@ -125,7 +128,8 @@ def main(argv=None):
           f"{os.getloadavg()[0]:.2f}; minidl {mdl.config.num_threads()} threads")
     rows = {}
     for path in paths:
-        rows[path] = profile(clock, shape, path, args.steps, np.random.default_rng(0))
+        rows[path] = profile(clock, shape, path, args.steps, np.random.default_rng(0),
+                             fused=args.optimizer == "fused")
     print(f"| {args.shape}x{args.shape} step, ms | " + " | ".join(paths) + " |")
     print("|---|" + "---|" * len(paths))
     for kind in KINDS:

@@ -444,7 +444,8 @@ class Layer:
         return inputs
 
     def __call__(self, inputs, training=None, **kwargs):
-        if is_symbolic(inputs):  # minidl.Input tensors: record a graph node, run nothing
+        # minidl.Input tensors: record a graph node, run nothing (a Tensor never is one)
+        if not isinstance(inputs, Tensor) and is_symbolic(inputs):
             return symbolic_call(self, inputs, training=training, **kwargs)
         inputs = self._convert_inputs(inputs)
         if not self.built:
@@ -455,11 +456,11 @@ class Layer:
         if self._call_has_training:
             kwargs["training"] = training
         self._per_thread.call_losses = call_losses = []
-        _training.set(training)
+        token = _training.set(training)
         try:
             outputs = self.call(inputs, **kwargs)
         finally:
-            _training.set(outer)
+            _training.reset(token)
         if self.activity_regularizer is not None:
             for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs]):
                 if isinstance(out, Tensor):
@@ -469,6 +470,12 @@ class Layer:
         return outputs
 
     def _convert_inputs(self, inputs):
+        # a Tensor on the layer's backend (every call of a step) takes the short path
+        if isinstance(inputs, Tensor) and inputs.backend is self._backend:
+            dtype = inputs.data.dtype
+            if self.autocast and dtype.kind == "f" and dtype != self._dtype:
+                return cast(inputs, self._dtype)
+            return inputs
         if _is_input_list(inputs):
             return [self._convert_inputs(x) for x in inputs]
         if isinstance(inputs, Tensor):

@@ -3,12 +3,15 @@ shape rules they share.
 
 Kernel size, strides, padding, data format and dilation are normalized here (with the
 messages of ``minidl.ops.conv_utils``), and one method checks an input shape (rank,
-channel count against the built one) and gives the spatial output size.
+channel count against the built one) and gives the spatial output size. A call checks
+each input shape once: ``_amounts`` keeps the checked shapes with their padding amounts.
 """
 from ..ops import conv_utils
 from .base import Layer
 
 __all__ = ["ConvLayerBase"]
+
+_SHAPES_KEPT = 64  # input shapes a layer remembers as checked (batch sizes, image sizes)
 
 
 class ConvLayerBase(Layer):
@@ -26,6 +29,22 @@ class ConvLayerBase(Layer):
                                                         "dilation_rate")
         conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
         self.input_channels = None
+        self._checked_shapes = {}
+
+    def _amounts(self, shape):
+        """Per spatial axis ``(out, before, after)`` for an input of ``shape`` (as
+        ``conv_utils.padding_amounts``), checking the shape the first time it is seen
+        (see ``_output_shape``)."""
+        amounts = self._checked_shapes.get(shape)
+        if amounts is None:
+            self._output_shape(shape)
+            spatial = tuple(shape[axis] for axis in self._spatial_axes())
+            amounts = tuple(conv_utils.padding_amounts(
+                spatial, self.kernel_size, self.strides, self.dilation_rate, self.padding))
+            if len(self._checked_shapes) >= _SHAPES_KEPT:
+                self._checked_shapes.clear()
+            self._checked_shapes[shape] = amounts
+        return amounts
 
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1

@@ -1,5 +1,6 @@
 """Standard convolution layers ``Conv2D`` and ``Conv1D`` on a rank-generic ``BaseConv``
-(Keras 3's arguments, weights and configs; the maths is in ``minidl.ops.conv``).
+(Keras 3's arguments, weights and configs; the maths is in ``minidl.ops.conv``, which
+the layers call without re-checking arguments checked once per input shape).
 
 ``output = activation(conv(inputs, kernel) + bias)`` with ``kernel`` of shape
 ``(*kernel_size, in_channels // groups, filters)`` and ``bias`` of shape ``(filters,)``.
@@ -12,7 +13,7 @@
 (None, 4, 2)
 """
 from .. import activations
-from ..ops.conv import conv1d, conv2d
+from ..ops.conv import checked_conv
 from .arguments import set_weight_arguments, weight_arguments_config
 from .base import _family
 from .conv_base import ConvLayerBase
@@ -22,7 +23,7 @@ __all__ = ["BaseConv", "Conv1D", "Conv2D", "Convolution1D", "Convolution2D"]
 
 
 class BaseConv(ConvLayerBase):
-    """A convolution over ``rank`` spatial axes; subclasses set ``rank`` and ``_op``.
+    """A convolution over ``rank`` spatial axes; subclasses set ``rank``.
 
     Args:
         filters: positive int, the number of output channels.
@@ -54,8 +55,6 @@ class BaseConv(ConvLayerBase):
             the wrong rank, with a channel count other than the built one, or too small
             for a "valid" kernel.
     """
-
-    _op = None
 
     def __init__(self, filters: int, kernel_size: int | tuple, strides: int | tuple = 1,
                  padding: str = "valid", data_format: str | None = None,
@@ -103,10 +102,8 @@ class BaseConv(ConvLayerBase):
                                         self.bias_regularizer, self.bias_constraint)
 
     def call(self, inputs):
-        self.compute_output_shape(inputs.shape)
-        y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
-                           padding=self.padding, dilation_rate=self.dilation_rate,
-                           data_format=self.data_format, groups=self.groups)
+        y = checked_conv(inputs, self.kernel, self.bias, self.strides, self.dilation_rate,
+                         self._amounts(inputs.shape), self.data_format, self.groups)
         return self.activation(y)
 
     def get_config(self):
@@ -151,7 +148,6 @@ class Conv2D(BaseConv):
     """
 
     rank = 2
-    _op = staticmethod(conv2d)
 
     def __init__(self, filters: int, kernel_size: int | tuple,
                  strides: int | tuple = (1, 1), padding: str = "valid",
@@ -195,7 +191,6 @@ class Conv1D(BaseConv):
     """
 
     rank = 1
-    _op = staticmethod(conv1d)
 
     def __init__(self, filters: int, kernel_size: int | tuple, strides: int | tuple = 1,
                  padding: str = "valid", data_format: str | None = None,

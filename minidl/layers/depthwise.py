@@ -136,7 +136,7 @@ class BaseDepthwiseConv(_DepthwiseArguments):
         self.bias = self._add_bias(self.input_channels * self.depth_multiplier)
 
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
+        self._amounts(inputs.shape)
         y = depthwise(inputs, self.kernel, self.bias, self.strides, self.padding,
                       self.dilation_rate, self.data_format, where=self._where())
         return self.activation(y)
@@ -209,7 +209,7 @@ class BaseSeparableConv(_DepthwiseArguments):
         self.bias = self._add_bias(self.filters)
 
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
+        self._amounts(inputs.shape)
         y = separable(inputs, self.depthwise_kernel, self.pointwise_kernel, self.bias,
                       self.strides, self.padding, self.dilation_rate, self.data_format,
                       where=self._where())

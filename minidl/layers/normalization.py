@@ -10,7 +10,6 @@ import math
 import numbers
 
 from .. import distribution
-from ..autograd import no_grad
 from ..ops.normalization import batch_normalization, batch_normalization_training
 from .arguments import set_weight_arguments, weight_arguments_config
 from .base import Layer
@@ -162,10 +161,11 @@ class BatchNormalization(Layer):
             outputs, mean, variance = batch_normalization_training(
                 inputs, self.gamma, self.beta, self.axis, self.epsilon,
                 self._communicator())
-            m = self.momentum
-            with no_grad():
-                self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-                self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+            # on arrays: the moving statistics are never on the tape
+            m, rest = self.momentum, 1.0 - self.momentum
+            for moving, batch in ((self.moving_mean, mean),
+                                  (self.moving_variance, variance)):
+                moving.assign(moving.data * m + batch.data * rest)
             return outputs
         return batch_normalization(inputs, self.moving_mean, self.moving_variance,
                                    self.axis, self.beta, self.gamma, self.epsilon)

@@ -7,8 +7,11 @@ threads and waits for the slowest: when another process holds one of the cores, 
 thread is descheduled and the call takes 5-50x longer (measured on 2 shared cores: a
 28x28 training step went from 0.1-0.15 s to 0.7-1.1 s). So a product takes BLAS's own
 threads only while ``minidl.kernels.threads.threads_now`` finds the CPUs free; otherwise
-BLAS runs on one thread. Products under ``MIN_ROWS`` rows always take one thread. Other
-array modules (CuPy) take one ordinary product.
+BLAS runs on one thread. Products under ``MIN_ROWS`` rows always take one thread. Products
+of under ``TINY_WORK`` multiply-adds skip the thread switch (2 us, more than such a product
+costs): OpenBLAS runs them on one thread anyway (its gemm threads from 65536 x
+``GEMM_MULTITHREAD_THRESHOLD`` multiply-adds, its gemv from 2304 x that). Other array
+modules (CuPy) take one ordinary product.
 
 >>> import numpy as np
 >>> a, g = np.ones((5000, 2)), np.ones((5000, 3))
@@ -22,10 +25,11 @@ from .. import config
 from ..kernels.blas import one_blas_thread
 from ..kernels.threads import threads_now
 
-__all__ = ["rows_times", "rows_t_times", "column_sums", "MIN_ROWS"]
+__all__ = ["rows_times", "rows_t_times", "column_sums", "MIN_ROWS", "TINY_WORK"]
 
 Array = Any  # a NumPy or CuPy array
 MIN_ROWS = 4096  # fewer rows: BLAS on one thread
+TINY_WORK = 8192  # fewer multiply-adds: BLAS on one thread by itself
 
 
 def rows_times(xp, a: "Array", w: "Array") -> "Array":
@@ -45,7 +49,7 @@ def column_sums(xp, a: "Array") -> "Array":
 
 
 def _product(xp, a, b, rows):
-    if xp.__name__ != "numpy":
+    if xp.__name__ != "numpy" or a.size * b.shape[-1] < TINY_WORK:
         return a @ b
     if rows >= MIN_ROWS and threads_now(config.num_threads()) > 1:
         return a @ b

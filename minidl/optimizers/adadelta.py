@@ -30,16 +30,16 @@ class Adadelta(Optimizer):
         self.rho = _unit_interval(rho, "rho")
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
 
-    def update_step(self, gradient, weight, learning_rate):
-        xp, rho = weight.xp, self.rho
-        ag = self._slot("accumulated_grad", weight)
-        ad = self._slot("accumulated_delta_var", weight)
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        rho = self.rho
+        ag = slot("accumulated_grad")
+        ad = slot("accumulated_delta_var")
         ag *= rho
         ag += (1 - rho) * (gradient * gradient)
         delta = -(xp.sqrt(ad + self.epsilon) * gradient) / xp.sqrt(ag + self.epsilon)
         ad *= rho
         ad += (1 - rho) * (delta * delta)
-        weight.data += learning_rate * delta
+        w += learning_rate * delta
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -74,11 +74,10 @@ class Lion(Optimizer):
         self.beta_1 = float(beta_1)
         self.beta_2 = _unit_interval(beta_2, "beta_2")
 
-    def update_step(self, gradient, weight, learning_rate):
-        xp = weight.xp
-        m = self._slot("momentum", weight)
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        m = slot("momentum")
         direction = xp.sign(m * self.beta_1 + gradient * (1 - self.beta_1))
-        weight.data -= learning_rate * direction
+        w -= learning_rate * direction
         m *= self.beta_2
         m += (1 - self.beta_2) * gradient
 

@@ -34,10 +34,10 @@ class Adagrad(Optimizer):
             return w.xp.full_like(w.data, self.initial_accumulator_value)
         return super()._initial_slot(name, w)
 
-    def update_step(self, gradient, weight, learning_rate):
-        acc = self._slot("accumulator", weight)
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        acc = slot("accumulator")
         acc += gradient * gradient
-        weight.data -= (learning_rate * gradient) / weight.xp.sqrt(acc + self.epsilon)
+        w -= (learning_rate * gradient) / xp.sqrt(acc + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(),

@@ -45,19 +45,18 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
         self.slot_names = ("momentum", "velocity") + (("velocity_hat",) if amsgrad else ())
 
-    def update_step(self, gradient, weight, learning_rate):
-        xp = weight.xp
+    def _rule(self, xp, gradient, w, slot, learning_rate):
         t = self.iterations + 1
         alpha = learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        m = self._slot("momentum", weight)
-        v = self._slot("velocity", weight)
+        m = slot("momentum")
+        v = slot("velocity")
         m += (gradient - m) * (1 - self.beta_1)
         v += (gradient * gradient - v) * (1 - self.beta_2)
         if self.amsgrad:
-            v_hat = self._slot("velocity_hat", weight)
+            v_hat = slot("velocity_hat")
             xp.maximum(v_hat, v, out=v_hat)
             v = v_hat
-        weight.data -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
+        w -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -106,14 +105,13 @@ class Adamax(Optimizer):
         self.beta_1, self.beta_2 = _betas(beta_1, beta_2)
         self.epsilon = _positive(epsilon, "epsilon", allow_zero=True, allow_none=False)
 
-    def update_step(self, gradient, weight, learning_rate):
-        xp = weight.xp
-        m = self._slot("momentum", weight)
-        u = self._slot("norm", weight)
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        m = slot("momentum")
+        u = slot("norm")
         m += (gradient - m) * (1 - self.beta_1)
         xp.maximum(u * self.beta_2, xp.abs(gradient), out=u)
         scale = learning_rate / (1 - self.beta_1 ** (self.iterations + 1))
-        weight.data -= (m * scale) / (u + self.epsilon)
+        w -= (m * scale) / (u + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -154,17 +152,17 @@ class Nadam(Optimizer):
     def _before_update_steps(self):
         self.u_product *= self._u(self.iterations + 1)
 
-    def update_step(self, gradient, weight, learning_rate):
+    def _rule(self, xp, gradient, w, slot, learning_rate):
         t = self.iterations + 1
         u_t, u_t1 = self._u(t), self._u(t + 1)
-        m = self._slot("momentum", weight)
-        v = self._slot("velocity", weight)
+        m = slot("momentum")
+        v = slot("velocity")
         m += (gradient - m) * (1 - self.beta_1)
         v += (gradient * gradient - v) * (1 - self.beta_2)
         m_hat = m * (u_t1 / (1 - self.u_product * u_t1)) + \
             gradient * ((1 - u_t) / (1 - self.u_product))
         v_hat = v / (1 - self.beta_2 ** t)
-        weight.data -= (m_hat * learning_rate) / (weight.xp.sqrt(v_hat) + self.epsilon)
+        w -= (m_hat * learning_rate) / (xp.sqrt(v_hat) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

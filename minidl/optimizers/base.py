@@ -12,6 +12,12 @@ One update (``apply_gradients`` or ``step``), for the weights that have a gradie
 4. the optimizer's own update rule (``update_step``), with ``lr`` the current learning
    rate (a float, or a schedule or callable evaluated at ``iterations``), and each
    weight's ``constraint`` right after its update;
+   an optimizer whose rule is written on arrays (``_rule``: all of minidl's) runs it
+   once over all the weights of one backend and dtype (``fused``, the default):
+   the gradients and weights are gathered into one flat buffer each, the slots live in
+   one flat buffer per slot (each weight's slot is a view of it), and the updated
+   weights are written back in place; every element sees the same operations in the same
+   order as in the per-weight update, so the result is bit for bit the same;
 5. the exponential moving average of the weights (``use_ema``);
 6. ``iterations += 1``.
 
@@ -104,6 +110,7 @@ class Optimizer:
 
     slot_names = ()
     scalar_state_names = ()   # float attributes saved after the slots (Nadam's u_product)
+    fused = True              # False: the per-weight update (the reference)
 
     def __init__(self, learning_rate, weight_decay: float | None = None,
                  clipnorm: float | None = None, clipvalue: float | None = None,
@@ -139,6 +146,7 @@ class Optimizer:
         self._index = {}          # id(weight) -> position in _weights
         self._slots = {}          # slot name -> list of arrays aligned with _weights
         self._exclude_ids, self._exclude_names = set(), ()
+        self._flat = {}           # (array type, dtype) -> (weight ids, flat slots, views)
 
     # -- learning rate -----------------------------------------------------------------
     @property
@@ -244,8 +252,13 @@ class Optimizer:
             grads = self._accumulate(grads, weights)
         if grads is not None:
             self._before_update_steps()
+            # a weight given twice is updated twice, one after the other
+            fused = self._fusable() and len({id(w) for w in weights}) == len(weights)
+            if fused:
+                self._fused_update(grads, weights, lr)
             for g, w in zip(grads, weights):
-                self.update_step(g, w, lr)
+                if not fused:
+                    self.update_step(g, w, lr)
                 if getattr(w, "constraint", None) is not None:
                     projected = w.constraint(w.data)
                     w.data = projected.data if isinstance(projected, Tensor) else projected
@@ -268,16 +281,16 @@ class Optimizer:
         if not isinstance(w, Tensor):
             raise ValueError("apply_gradients takes (gradient, weight) pairs with minidl "
                              f"Variables as weights, got a {type(w).__name__} weight")
-        g = g.data if isinstance(g, Tensor) else g
+        g, data = g.data if isinstance(g, Tensor) else g, w.data
         if not hasattr(g, "shape"):  # a list or a scalar
-            g = w.backend.asarray(g, dtype=w.dtype)
-        if tuple(g.shape) != tuple(w.shape):
+            g = w.backend.asarray(g, dtype=data.dtype)
+        if tuple(g.shape) != data.shape:
             raise ValueError(f"gradient of shape {tuple(g.shape)} for weight "
                              f"{getattr(w, 'path', w.name)!r} of shape {w.shape}")
-        if not w.backend.owns(g):
+        if type(g) is not type(data) and not w.backend.owns(g):
             raise ValueError(f"gradient on another backend than weight "
                              f"{getattr(w, 'path', w.name)!r} ({w.backend.name})")
-        return g.astype(w.dtype, copy=False)
+        return g if g.dtype == data.dtype else g.astype(data.dtype)
 
     def _accumulate(self, grads, weights):
         """Keras's gradient accumulation: every ``n``-th call applies the mean."""
@@ -309,7 +322,62 @@ class Optimizer:
 
     def update_step(self, gradient, weight, learning_rate):
         """The optimizer's own rule: update ``weight.data`` (and its slots) in place."""
-        raise NotImplementedError(f"{type(self).__name__}.update_step")
+        if type(self)._rule is Optimizer._rule:
+            raise NotImplementedError(f"{type(self).__name__}.update_step")
+        self._rule(weight.xp, gradient, weight.data, lambda name: self._slot(name, weight),
+                   learning_rate)
+
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        """The update rule on arrays: update ``w`` and the arrays ``slot(name)`` in place
+        (elementwise only, so it runs alike on one weight or on a flat buffer of many)."""
+        raise NotImplementedError(f"{type(self).__name__}._rule")
+
+    def _fusable(self):
+        return self.fused and type(self)._rule is not Optimizer._rule and \
+            type(self).update_step is Optimizer.update_step
+
+    def _fused_update(self, grads, weights, lr):
+        """``_rule`` once per (backend, dtype) group over flat buffers; the weights are
+        written back in place."""
+        groups = {}
+        for g, w in zip(grads, weights):
+            groups.setdefault((type(w.data), w.data.dtype), []).append((g, w))
+        for key, pairs in groups.items():
+            ws = [w for _, w in pairs]
+            xp = ws[0].xp
+            flat_slots = self._flat_slots(key, ws, xp)
+            flat_g = xp.concatenate([g.reshape(-1) for g, _ in pairs])
+            flat_w = xp.concatenate([w.data.reshape(-1) for w in ws])
+            self._rule(xp, flat_g, flat_w, flat_slots.__getitem__, lr)
+            start = 0
+            for w in ws:
+                stop = start + w.data.size
+                w.data[...] = flat_w[start:stop].reshape(w.data.shape)
+                start = stop
+
+    def _flat_slots(self, key, ws, xp):
+        """The flat slot buffers of the weights ``ws`` (one group), made again (from the
+        current slots, which become views of them) when the weights or a slot changed
+        (``set_state``, ``to``, another set of weights with gradients)."""
+        ids = tuple(id(w) for w in ws)
+        positions = [self._index[i] for i in ids]
+        cached = self._flat.get(key)
+        if cached is not None and cached[0] == ids and all(
+                view is self._slots[name][i]
+                for name, views in cached[2].items() for view, i in zip(views, positions)):
+            return cached[1]
+        flats, all_views = {}, {}
+        for name in self.slot_names:
+            arrays = [self._slot(name, w) for w in ws]
+            flat = xp.concatenate([a.reshape(-1) for a in arrays])
+            views, start = [], 0
+            for a, i in zip(arrays, positions):
+                views.append(flat[start:start + a.size].reshape(a.shape))
+                self._slots[name][i] = views[-1]
+                start += a.size
+            flats[name], all_views[name] = flat, views
+        self._flat[key] = (ids, flats, all_views)
+        return flats
 
     def _before_update_steps(self):
         """Called once per applied update, before the per-weight ``update_step`` calls."""

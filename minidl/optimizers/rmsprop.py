@@ -41,13 +41,13 @@ class RMSprop(Optimizer):
         self.slot_names = ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + \
             (("average_gradient",) if self.centered else ())
 
-    def update_step(self, gradient, weight, learning_rate):
-        xp, rho = weight.xp, self.rho
-        v = self._slot("velocity", weight)
+    def _rule(self, xp, gradient, w, slot, learning_rate):
+        rho = self.rho
+        v = slot("velocity")
         v *= rho
         v += (1 - rho) * (gradient * gradient)
         if self.centered:
-            a = self._slot("average_gradient", weight)
+            a = slot("average_gradient")
             a *= rho
             a += (1 - rho) * gradient
             denominator = v - a * a + self.epsilon
@@ -55,12 +55,12 @@ class RMSprop(Optimizer):
             denominator = v + self.epsilon
         increment = (learning_rate * gradient) / xp.sqrt(denominator)
         if self.momentum > 0:
-            m = self._slot("momentum", weight)
+            m = slot("momentum")
             m *= self.momentum
             m += increment
-            weight.data -= m
+            w -= m
         else:
-            weight.data -= increment
+            w -= increment
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

@@ -40,12 +40,11 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 
-    def update_step(self, gradient, weight, learning_rate):
-        w = weight.data
+    def _rule(self, xp, gradient, w, slot, learning_rate):
         if not self.momentum:
             w -= gradient * learning_rate
             return
-        m = self._slot("momentum", weight)
+        m = slot("momentum")
         m *= self.momentum
         m -= gradient * learning_rate
         if self.nesterov:
