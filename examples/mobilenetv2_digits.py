@@ -29,7 +29,7 @@ from minidl import layers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mobilenet_digits import load_digits_split  # noqa: E402
+from mobilenet_digits import compile_with_cosine_decay, load_digits_split  # noqa: E402
 
 
 def conv_bn(x, filters, kernel_size, name, strides=1, relu=True):
@@ -101,12 +101,7 @@ def main(argv=None):
     x_train, x_test, y_train, y_test = load_digits_split(args.seed)
     with mdl.use_backend(args.backend):
         model = build_model(input_shape=x_train.shape[1:], augment=args.augment)
-    steps = args.epochs * -(-len(x_train) // args.batch_size)
-    schedule = mdl.optimizers.schedules.CosineDecay(3e-3, decay_steps=max(steps, 1),
-                                                    alpha=0.01)
-    model.compile(optimizer=mdl.optimizers.Adam(learning_rate=schedule),
-                  loss=mdl.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    compile_with_cosine_decay(model, args.epochs, len(x_train), args.batch_size)
     if args.verbose:
         model.summary()
     start = time.perf_counter()

@@ -22,7 +22,11 @@ import minidl as mdl  # first: it tunes OpenBLAS's threads before NumPy loads it
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mobilenet_digits import load_digits_split, plot_curves  # noqa: E402
+from mobilenet_digits import (  # noqa: E402
+    compile_with_cosine_decay,
+    load_digits_split,
+    save_with_curves,
+)
 
 
 def upsample(images, size=32):
@@ -70,12 +74,7 @@ def main(argv=None):
     x_train, x_test = upsample(x_train), upsample(x_test)
     with mdl.use_backend(args.backend):
         model = build_model(alpha=args.alpha)
-    steps = args.epochs * -(-len(x_train) // args.batch_size)
-    schedule = mdl.optimizers.schedules.CosineDecay(3e-3, decay_steps=max(steps, 1),
-                                                    alpha=0.01)
-    model.compile(optimizer=mdl.optimizers.Adam(learning_rate=schedule),
-                  loss=mdl.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    compile_with_cosine_decay(model, args.epochs, len(x_train), args.batch_size)
     if args.verbose == 1:
         model.summary()
     start = time.perf_counter()
@@ -85,11 +84,7 @@ def main(argv=None):
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test accuracy {accuracy:.4f} (loss {loss:.4f}), wall time {seconds:.1f} s "
           f"for {args.epochs} epochs on {args.backend}")
-    model.save(args.output)
-    print(f"saved the model to {args.output}")
-    png = plot_curves(history, os.path.splitext(args.output)[0] + "_curves.png")
-    if png:
-        print(f"training curves in {png}")
+    save_with_curves(model, history, args.output)
     return accuracy
 
 

@@ -474,7 +474,7 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
     heap, seen, counter, seeds = [], set(), itertools.count(), []
 
     def push(f):
-        if id(f) not in seen:
+        if f is not None and id(f) not in seen:
             seen.add(id(f))
             heapq.heappush(heap, (-f.generation, next(counter), f))
 
@@ -487,8 +487,7 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
             seed = _seed_grad(y, g)
             seeds.append(seed)
             accumulate(y, seed)
-            if y.creator is not None:
-                push(y.creator)
+            push(y.creator)
         while heap:
             f = heapq.heappop(heap)[2]
             ys, gys = _output_grads(f, grads, wanted)  # ys: alive for f.backward
@@ -496,8 +495,7 @@ def _run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 continue
             for x, gx in _input_grads(f, gys):
                 accumulate(x, gx)
-                if x.creator is not None:
-                    push(x.creator)
+                push(x.creator)
             if not retain_graph:
                 f._release()
     if inputs is not None:

@@ -28,6 +28,9 @@ import warnings
 from tqdm.auto import tqdm
 
 from . import distribution
+from .validation import check_bool as _check_bool
+from .validation import check_int as _check_int
+from .validation import check_number as _check_number
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpoint",
            "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
@@ -35,30 +38,6 @@ __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpo
 
 
 # -- argument checks ---------------------------------------------------------------------
-def _check_int(value, name, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
-            value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _check_number(value, name, minimum=None, optional=False):
-    """A finite real number (>= ``minimum`` when given), or None when ``optional``."""
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not math.isfinite(value) or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" >= {minimum}"
-        raise ValueError(f"{name}={value!r} must be a finite number{bound}")
-    return float(value)
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}={value!r} must be True or False (a bool)")
-    return value
-
-
 def _check_monitor(monitor):
     if not isinstance(monitor, str) or not monitor:
         raise TypeError(f"monitor={monitor!r} must be the name of a logged value, e.g. "

@@ -43,22 +43,25 @@ def usable_cpus() -> int:
 
 def _cgroup_quota():
     """The cgroup's CPU quota in CPUs, or None when unlimited or unreadable."""
-    for path, parse in (("/sys/fs/cgroup/cpu.max", lambda t: t.split()),
-                        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", None)):
+    for fields in (_cgroup_v2_fields, _cgroup_v1_fields):
         try:
-            with open(path) as f:
-                text = f.read()
-            if parse is None:
-                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-                    fields = [text.strip(), f.read().strip()]
-            else:
-                fields = parse(text)
-            if fields[0] in ("max", "-1"):
-                return None
-            return int(fields[0]) / int(fields[1])
+            quota, period = fields()
+            return None if quota in ("max", "-1") else int(quota) / int(period)
         except (OSError, ValueError, IndexError, ZeroDivisionError):
             continue
     return None
+
+
+def _cgroup_v2_fields():
+    with open("/sys/fs/cgroup/cpu.max") as f:
+        return f.read().split()[:2]
+
+
+def _cgroup_v1_fields():
+    with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+        quota = f.read().strip()
+    with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+        return quota, f.read().strip()
 
 
 _settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last",

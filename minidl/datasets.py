@@ -16,11 +16,11 @@ import zlib
 
 import numpy as np
 
-from .limits import FormatError
+from .keras_files.files import atomic_write
+from .limits import MAX_EXPANSION, FormatError
 
 __all__ = ["load_idx", "save_idx"]
 
-MAX_EXPANSION = 1032      # DEFLATE's largest ratio of output to input
 CHUNK_BYTES = 1 << 20
 
 # IDX type code -> big-endian dtype
@@ -107,7 +107,13 @@ def _parse(f, path, gzipped):
 
 
 def save_idx(path: str | bytes | os.PathLike, array, compress: bool | None = None) -> None:
-    """Write ``array`` as an IDX file (gzip when ``compress`` or ``path`` ends in .gz)."""
+    """Write ``array`` as an IDX file (gzip when ``compress`` or ``path`` ends in .gz),
+    atomically (``minidl.keras_files.atomic_write``).
+
+    Raises:
+        ValueError: a dtype IDX cannot store.
+        TypeError: ``compress`` neither None nor a bool.
+    """
     array = np.asarray(array)
     if array.dtype not in _CODES:
         raise ValueError(f"IDX cannot store dtype {array.dtype}; use one of "
@@ -115,6 +121,9 @@ def save_idx(path: str | bytes | os.PathLike, array, compress: bool | None = Non
     header = bytes([0, 0, _CODES[array.dtype], array.ndim])
     header += b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     body = array.astype(array.dtype.newbyteorder(">")).tobytes()
-    compress = str(path).endswith(".gz") if compress is None else compress
-    with (gzip.open(path, "wb") if compress else open(path, "wb")) as f:
-        f.write(header + body)
+    if compress is not None and not isinstance(compress, bool):
+        raise TypeError(f"compress={compress!r} must be None (from the suffix), True or "
+                        "False")
+    compress = os.fsdecode(path).endswith(".gz") if compress is None else compress
+    data = gzip.compress(header + body) if compress else header + body
+    atomic_write(path, lambda f: f.write(data))

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.optimize
 
 from .autograd import Tensor, enable_grad, grad, no_grad
+from .backend import backend_of
 
 __all__ = ["check_grad", "check_double_grad", "numerical_grad", "check_layer",
            "GradcheckError", "GradcheckReport"]
@@ -123,8 +124,8 @@ def _float64_copies(inputs):
         if isinstance(data, (int, float, list)) or \
                 (hasattr(data, "dtype") and np.dtype(data.dtype).kind == "f"):
             backend = x.backend if isinstance(x, Tensor) else None
-            host = np.array(data.get() if hasattr(data, "get") else data, dtype=np.float64,
-                            order="C")  # a copy; perturbing it through a flat view
+            host = np.asarray(backend_of(data).to_numpy(data), dtype=np.float64,
+                              order="C")  # a copy; perturbing it through a flat view
             copies.append(Tensor(host, requires_grad=True, backend=backend))
         else:
             copies.append(x)

@@ -45,11 +45,13 @@ import math
 import os
 
 __all__ = ["FormatError", "DEFAULTS", "limit", "load_limits", "check_limits",
-           "set_process_limits", "build_budget", "charge", "check_output", "BUDGET_SLACK"]
+           "set_process_limits", "build_budget", "charge", "check_output", "BUDGET_SLACK",
+           "MAX_EXPANSION"]
 
 DEFAULTS = {"max_config_bytes": 1 << 24, "max_depth": 200, "max_input_elements": 1 << 24,
             "max_objects": 100_000, "max_expansion": 4}
 BUDGET_SLACK = 1 << 16   # weight values a rebuilt model may create beyond those stored
+MAX_EXPANSION = 1032     # DEFLATE's largest ratio of output to input
 
 _overrides = contextvars.ContextVar("minidl_load_limits", default=None)
 _process_limits = {}   # minidl.json's load_limits (minidl.config reads the file, below us)

@@ -50,6 +50,7 @@ from .ops.losses import (
 )
 from .ops.reduction import mean as _mean
 from .ops.reduction import sum as _sum
+from .validation import check_bool
 
 __all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
            "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
@@ -110,9 +111,7 @@ def _check_fraction(value, name):
 
 
 def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} must be True or False")
-    return value
+    return check_bool(value, name, error=ValueError)
 
 
 def _clip_probabilities(p):

@@ -227,6 +227,11 @@ def test_input_shape_checks():
         mdl.applications.MobileNet(input_shape=(None, None, 3), alpha=0.25)
     with pytest.raises(ValueError, match="pooling"):
         mdl.applications.MobileNetV3Small(include_top=False, pooling="mean")
+    for builder in (mdl.applications.MobileNet, mdl.applications.MobileNetV2,
+                    mdl.applications.MobileNetV3Small, mdl.applications.MobileNetV3Large):
+        for alpha in (0, -1.0, "0.5", True):
+            with pytest.raises(ValueError, match=f"alpha={alpha!r}"):
+                builder(input_shape=(32, 32, 3), alpha=alpha, classes=3)
     assert mdl.applications.MobileNet(alpha=0.25).input_shape == (None, 224, 224, 3)
     assert mdl.applications.MobileNetV3Small(alpha=0.75).input_shape == (
         None, None, None, 3)

@@ -163,7 +163,7 @@ def test_affine_transform_gradcheck(rng, fill_mode):
 def test_resize_and_crop_gradcheck(rng, kwargs):
     x = rng.standard_normal((2, 5, 4, 2))
     check_grad(lambda t: resize(t, **kwargs), [x])
-    check_grad(lambda t: crop(t, 1, 2, 3, 2, "channels_first"), [x])
+    check_grad(lambda t: crop(t, 1, 0, 3, 2, "channels_first"), [x])
 
 
 # -- deterministic geometry of the layers ----------------------------------------------
@@ -356,6 +356,14 @@ def test_in_a_model_trains(rng):
     (lambda: layers.RandomFlip(seed=-1), "seed=-1"),
     (lambda: layers.CenterCrop(2, 2)(np.zeros((2, 3))), "rank 3"),
     (lambda: affine_transform(np.zeros((2, 3, 3, 1)), np.zeros((3, 8))), r"\(3, 8\)"),
+    (lambda: affine_transform(np.zeros((2, 3, 3, 1)), np.zeros(8), data_format="nchw"),
+     "data_format='nchw'"),
+    (lambda: crop(np.zeros((2, 5, 4, 2)), 1, 2, 3, 2, "channels_first"),
+     "left=2, height=3, width=2 is not inside images of 4x2"),
+    (lambda: crop(np.zeros((2, 5, 4, 2)), -1, 0, 3, 2), r"\(top, left\)=\(-1, 0\)"),
+    (lambda: crop(np.zeros((2, 5, 4, 2)), 0, 0, 0, 2), r"\(height, width\)=\(0, 2\)"),
+    (lambda: resize(np.zeros((2, 5, 4, 2)), 3, 0), r"\(height, width\)=\(3, 0\)"),
+    (lambda: resize(np.zeros((2, 5, 4, 2)), 3, 3, data_format="hwc"), "data_format='hwc'"),
 ])
 def test_errors(make, message):
     with pytest.raises(ValueError, match=message):

@@ -129,6 +129,12 @@ def test_idx_truncated_gzip(tmp_path):
         load_idx(path)
 
 
+def test_save_idx_checks_compress(tmp_path):
+    with pytest.raises(TypeError, match="compress='yes'"):
+        save_idx(tmp_path / "x.idx", np.arange(3, dtype=np.uint8), compress="yes")
+    assert not (tmp_path / "x.idx").exists()
+
+
 def test_idx_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_idx(tmp_path / "nope")

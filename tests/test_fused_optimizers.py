@@ -146,3 +146,20 @@ def test_numpy_and_cupy_weights_are_separate_groups(fake_cupy):
             assert len(optimizer._flat) == 2
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b, strict=True)
+
+
+def test_weights_stay_views_of_the_flat_buffer_and_assign_is_seen():
+    """A fused step copies no weight: the weights are views of one flat buffer; a weight
+    given new data (``assign``) is taken into a new buffer at the next step."""
+    w1, w2 = mdl.Variable([1.0, 2.0]), mdl.Variable([[3.0], [4.0]])
+    optimizer = O.SGD(learning_rate=0.5)
+    g1, g2 = np.ones(2, np.float32), np.ones((2, 1), np.float32)
+    optimizer.apply_gradients([(g1, w1), (g2, w2)])
+    flat = optimizer._flat[(np.ndarray, np.dtype("float32"))][3]
+    assert w1.data.base is flat and w2.data.base is flat
+    np.testing.assert_array_equal(flat, [0.5, 1.5, 2.5, 3.5])
+    w1.assign([10.0, 20.0])
+    optimizer.apply_gradients([(g1, w1), (g2, w2)])
+    np.testing.assert_array_equal(w1.numpy(), [9.5, 19.5])
+    np.testing.assert_array_equal(w2.numpy(), [[2.0], [3.0]])
+    assert w1.data.base is w2.data.base

@@ -16,7 +16,8 @@ from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input
 from ..layers.node import KerasTensor, node_of
 
 __all__ = ["make_divisible", "correct_pad", "channel_axis", "image_input", "image_rows",
-           "check_weights", "check_pooling", "check_classes", "pooled",
+           "check_weights", "check_pooling", "check_classes", "check_alpha",
+           "checked_input", "pooled",
            "load_weights_file"]
 
 
@@ -164,6 +165,30 @@ def check_classes(classes):
     if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or \
             classes < 1:
         raise ValueError(f"classes={classes!r} must be a positive int")
+
+
+def check_alpha(alpha):
+    """``alpha`` (a width multiplier) is a positive real number."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
+        raise ValueError(f"alpha={alpha!r} must be a positive number (the width "
+                         "multiplier)")
+
+
+def checked_input(weights, pooling, classes, input_shape, input_tensor, default_size,
+                  require_flatten):
+    """Check the arguments every builder takes, then return ``image_input``'s
+    ``(image, inputs)``.
+
+    Raises:
+        ValueError: as ``check_weights``, ``check_pooling``, ``check_classes`` and
+            ``image_input`` do.
+        TypeError: as ``check_weights`` does.
+    """
+    check_weights(weights)
+    check_pooling(pooling)
+    check_classes(classes)
+    return image_input(input_shape, input_tensor, default_size,
+                       require_flatten=require_flatten)
 
 
 def pooled(x, pooling, avg_name=None, max_name=None):

@@ -23,11 +23,8 @@ from .. import initializers, layers
 from ..models import Model
 from .common import (
     channel_axis,
-    check_classes,
-    check_pooling,
-    check_weights,
+    checked_input,
     correct_pad,
-    image_input,
     load_weights_file,
     make_divisible,
     pooled,
@@ -95,40 +92,20 @@ def _efficientnet(width_coefficient, depth_coefficient, default_size, dropout_ra
                   include_top, weights, input_tensor, input_shape, pooling, classes,
                   classifier_activation, name, drop_connect_rate=0.2,
                   activation="swish"):
-    check_weights(weights)
-    check_pooling(pooling)
-    check_classes(classes)
-    image, inputs = image_input(input_shape, input_tensor, default_size,
-                                require_flatten=include_top)
+    image, inputs = checked_input(weights, pooling, classes, input_shape, input_tensor,
+                                  default_size, require_flatten=include_top)
     axis = 3 if channel_axis() == -1 else 1
-
-    def round_filters(filters):
-        return make_divisible(filters * width_coefficient, 8)
-
-    def round_repeats(repeats):
-        return math.ceil(depth_coefficient * repeats)
-
     x = layers.Rescaling(1.0 / 255.0)(image)
     x = layers.Normalization(axis=axis)(x)
     x = layers.ZeroPadding2D(padding=correct_pad(x, 3), name="stem_conv_pad")(x)
-    x = layers.Conv2D(round_filters(32), 3, strides=2, padding="valid", use_bias=False,
-                      kernel_initializer=_conv_init(), name="stem_conv")(x)
+    x = layers.Conv2D(_round_filters(32, width_coefficient), 3, strides=2, padding="valid",
+                      use_bias=False, kernel_initializer=_conv_init(), name="stem_conv")(x)
     x = layers.BatchNormalization(axis=axis, name="stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
-
-    total = float(sum(round_repeats(stage[1]) for stage in STAGES))
-    b = 0
-    for i, (kernel, repeats, filters_in, filters_out, expansion, stride) in enumerate(
-            STAGES):
-        filters_in, filters_out = round_filters(filters_in), round_filters(filters_out)
-        for j in range(round_repeats(repeats)):
-            x = _block(x, activation, drop_connect_rate * b / total, f"block{i + 1}"
-                       f"{chr(j + 97)}_", filters_in if j == 0 else filters_out,
-                       filters_out, kernel, stride if j == 0 else 1, expansion, axis)
-            b += 1
-
-    x = layers.Conv2D(round_filters(1280), 1, padding="same", use_bias=False,
-                      kernel_initializer=_conv_init(), name="top_conv")(x)
+    x = _stages(x, width_coefficient, depth_coefficient, drop_connect_rate, activation,
+                axis)
+    x = layers.Conv2D(_round_filters(1280, width_coefficient), 1, padding="same",
+                      use_bias=False, kernel_initializer=_conv_init(), name="top_conv")(x)
     x = layers.BatchNormalization(axis=axis, name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
     if include_top:
@@ -140,6 +117,27 @@ def _efficientnet(width_coefficient, depth_coefficient, default_size, dropout_ra
     else:
         x = pooled(x, pooling, avg_name="avg_pool", max_name="max_pool")
     return load_weights_file(Model(inputs, x, name=name), weights)
+
+
+def _round_filters(filters, width_coefficient):
+    """``filters`` scaled by the width coefficient, to a multiple of 8."""
+    return make_divisible(filters * width_coefficient, 8)
+
+
+def _stages(x, width_coefficient, depth_coefficient, drop_connect_rate, activation, axis):
+    """The seven stages of MBConv blocks; the drop-connect rate grows linearly over them."""
+    repeats = [math.ceil(depth_coefficient * stage[1]) for stage in STAGES]
+    total, b = float(sum(repeats)), 0
+    for i, (stage, n) in enumerate(zip(STAGES, repeats)):
+        kernel, _, filters_in, filters_out, expansion, stride = stage
+        filters_in = _round_filters(filters_in, width_coefficient)
+        filters_out = _round_filters(filters_out, width_coefficient)
+        for j in range(n):
+            x = _block(x, activation, drop_connect_rate * b / total, f"block{i + 1}"
+                       f"{chr(j + 97)}_", filters_in if j == 0 else filters_out,
+                       filters_out, kernel, stride if j == 0 else 1, expansion, axis)
+            b += 1
+    return x
 
 
 def _block(inputs, activation, drop_rate, name, filters_in, filters_out, kernel_size,

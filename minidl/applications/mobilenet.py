@@ -16,10 +16,8 @@ from .. import layers
 from ..models import Model
 from .common import (
     channel_axis,
-    check_classes,
-    check_pooling,
-    check_weights,
-    image_input,
+    check_alpha,
+    checked_input,
     image_rows,
     load_weights_file,
     pooled,
@@ -67,14 +65,12 @@ def MobileNet(input_shape: tuple | list | None = None, alpha: float = 1.0,
         A ``minidl.models.Functional``.
 
     Raises:
-        ValueError: weights other than None or a file, a bad input shape, pooling or
-            classes.
+        ValueError: weights other than None or a file, a bad input shape, alpha,
+            pooling or classes.
     """
-    check_weights(weights)
-    check_pooling(pooling)
-    check_classes(classes)
-    image, inputs = image_input(input_shape, input_tensor, default_size=224,
-                                require_flatten=include_top)
+    check_alpha(alpha)
+    image, inputs = checked_input(weights, pooling, classes, input_shape, input_tensor,
+                                  default_size=224, require_flatten=include_top)
     axis = channel_axis()
     x = _conv_block(image, int(32 * alpha), axis)
     for block_id, (filters, stride) in enumerate(BLOCKS, start=1):

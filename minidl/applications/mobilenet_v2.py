@@ -18,11 +18,9 @@ from .. import layers
 from ..models import Model
 from .common import (
     channel_axis,
-    check_classes,
-    check_pooling,
-    check_weights,
+    check_alpha,
+    checked_input,
     correct_pad,
-    image_input,
     image_rows,
     load_weights_file,
     make_divisible,
@@ -76,14 +74,12 @@ def MobileNetV2(input_shape: tuple | list | None = None, alpha: float = 1.0,
         A ``minidl.models.Functional``.
 
     Raises:
-        ValueError: weights other than None or a file, a bad input shape, pooling or
-            classes.
+        ValueError: weights other than None or a file, a bad input shape, alpha,
+            pooling or classes.
     """
-    check_weights(weights)
-    check_pooling(pooling)
-    check_classes(classes)
-    image, inputs = image_input(input_shape, input_tensor, default_size=224,
-                                require_flatten=include_top)
+    check_alpha(alpha)
+    image, inputs = checked_input(weights, pooling, classes, input_shape, input_tensor,
+                                  default_size=224, require_flatten=include_top)
     axis = channel_axis()
     x = layers.Conv2D(make_divisible(32 * alpha, 8), kernel_size=3, strides=(2, 2),
                       padding="same", use_bias=False, name="Conv1")(image)

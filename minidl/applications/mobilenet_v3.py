@@ -24,11 +24,9 @@ from .. import layers
 from ..models import Model
 from .common import (
     channel_axis,
-    check_classes,
-    check_pooling,
-    check_weights,
+    check_alpha,
+    checked_input,
     correct_pad,
-    image_input,
     load_weights_file,
     make_divisible,
     pooled,
@@ -111,8 +109,8 @@ def MobileNetV3Large(input_shape: tuple | list | None = None, alpha: float = 1.0
         A ``minidl.models.Functional``.
 
     Raises:
-        ValueError: weights other than None or a file, a bad input shape, pooling or
-            classes.
+        ValueError: weights other than None or a file, a bad input shape, alpha,
+            pooling or classes.
     """
     return _mobilenet_v3(LARGE_BLOCKS, 1280, input_shape, alpha, minimalistic,
                          include_top, weights, input_tensor, classes, pooling,
@@ -122,11 +120,9 @@ def MobileNetV3Large(input_shape: tuple | list | None = None, alpha: float = 1.0
 def _mobilenet_v3(blocks, last_point_ch, input_shape, alpha, minimalistic, include_top,
                   weights, input_tensor, classes, pooling, dropout_rate,
                   classifier_activation, include_preprocessing, name):
-    check_weights(weights)
-    check_pooling(pooling)
-    check_classes(classes)
-    image, inputs = image_input(input_shape, input_tensor, default_size=None,
-                                require_flatten=False)
+    check_alpha(alpha)
+    image, inputs = checked_input(weights, pooling, classes, input_shape, input_tensor,
+                                  default_size=None, require_flatten=False)
     axis = channel_axis()
     kernel, se_ratio = (3, None) if minimalistic else (5, 0.25)
     activation = _relu if minimalistic else _hard_swish

@@ -48,6 +48,7 @@ import traceback
 
 import numpy
 
+from .. import backend as _backend
 from .. import random as _random
 from ..metrics import Mean
 from .communicator import Communicator
@@ -330,7 +331,7 @@ class _Reducer:
 
 
 def _host(array):  # host
-    return numpy.array(array.get() if hasattr(array, "get") else array, dtype=numpy.float64)
+    return numpy.asarray(_backend.backend_of(array).to_numpy(array), dtype=numpy.float64)
 
 
 def _type_name(value):
@@ -359,11 +360,13 @@ def _describe(model):
 
 def _check_same_model(world, model):
     everyone = world.allgather_object(_describe(model))
-    for rank, theirs in enumerate(everyone):
-        for key in ("weights", "config", "optimizer"):
-            if theirs[key] != everyone[0][key]:
-                with raised_everywhere():
-                    raise ValueError(_difference(key, everyone[0][key], theirs[key], rank))
+    differing = [(rank, key) for rank, theirs in enumerate(everyone)
+                 for key in ("weights", "config", "optimizer")
+                 if theirs[key] != everyone[0][key]]
+    if differing:
+        rank, key = differing[0]
+        with raised_everywhere():
+            raise ValueError(_difference(key, everyone[0][key], everyone[rank][key], rank))
 
 
 def _difference(key, first, other, rank):

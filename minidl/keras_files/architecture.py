@@ -2,9 +2,8 @@
 (after ``screen.check_config``) and writing a minidl model's config so that Keras reads
 it.
 
-minidl serializes layers with Keras 3's keys and modules; only the model classes need
-Keras's own module names (``keras.Sequential``,
-``keras.src.models.functional.Functional``), which ``keras_config`` writes.
+minidl serializes layers and models with Keras 3's keys and modules; only a
+``Sequential`` model built without an ``InputLayer`` needs one written for Keras.
 """
 from .. import layers as layers_module
 from ..limits import build_budget
@@ -12,9 +11,6 @@ from .errors import FormatError
 from .screen import check_config
 
 __all__ = ["rebuild", "deserialize_screened", "keras_config", "compile_from_keras"]
-
-KERAS_MODULES = {"Sequential": "keras", "Functional": "keras.src.models.functional"}
-
 
 def rebuild(config, path, custom_objects=None, stored_values=None):
     """A built minidl model from a serialized model config, screened first; with
@@ -60,17 +56,14 @@ def deserialize_screened(config, path, custom_objects=None, stored_values=None):
 
 
 def keras_config(model):
-    """``model``'s serialized config as Keras 3 reads it: Keras's module names for the
-    model classes, and a ``Sequential`` model's input as an ``InputLayer`` entry rather
-    than its first layer's ``batch_input_shape`` (which Keras 3 layers refuse)."""
+    """``model``'s serialized config as Keras 3 reads it: a ``Sequential`` model's input
+    as an ``InputLayer`` entry rather than its first layer's ``batch_input_shape``
+    (which Keras 3 layers refuse)."""
     config = layers_module.serialize(model)
     pending = [config]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
-            module = KERAS_MODULES.get(value.get("class_name"))
-            if module is not None and "module" in value:
-                value["module"] = module
             if value.get("class_name") == "Sequential":
                 _input_layer_first(value["config"])
             pending.extend(value.values())

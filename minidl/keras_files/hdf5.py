@@ -20,13 +20,12 @@ import math
 
 import numpy as np
 
-from ..limits import limit
+from ..limits import MAX_EXPANSION, limit
 from .errors import FormatError
 
 __all__ = ["open_file", "scan", "group", "read", "declared_bytes", "stored_values",
            "MAX_EXPANSION"]
 
-MAX_EXPANSION = 1032      # DEFLATE's largest ratio of output to input
 SMALL_BYTES = 1 << 16     # datasets this small are never refused for their ratio
 
 

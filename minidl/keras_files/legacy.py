@@ -16,13 +16,13 @@ in ``model.layers`` order, against the saved layers that have weights.
 name ``Model`` for a functional model (``batch_input_shape``, ``dtype`` strings and
 Keras 2's ``inbound_nodes`` are read as they are).
 """
-import json
 import math
 import os
 
 from ..limits import limit
 from . import hdf5
 from .architecture import compile_from_keras, rebuild
+from .archive import parse_json
 from .errors import FormatError, import_h5py
 from .layout import is_model_entry
 from .screen import expected_weight_shapes, shapes_match
@@ -152,10 +152,7 @@ def _json_attr(f, name, path):
     if name not in f.attrs:
         return None
     text = _strings(f, name, path)
-    try:
-        return json.loads(text[0]) if len(text) == 1 else None
-    except (ValueError, RecursionError) as err:
-        raise FormatError(path, f"attribute {name!r} is not valid JSON: {err}") from None
+    return parse_json(text[0], f"attribute {name!r}", path) if len(text) == 1 else None
 
 
 def load_legacy_model(path: str | bytes | os.PathLike, custom_objects: dict | None = None,
@@ -173,7 +170,9 @@ def load_legacy_model(path: str | bytes | os.PathLike, custom_objects: dict | No
         if config is None:
             raise FormatError(path, "no model_config attribute: a weights-only file? "
                                     "Build the model and call model.load_weights")
-        if not isinstance(config, dict) or not is_model_entry(upgrade_config(config, path)):
+        if isinstance(config, dict):
+            upgrade_config(config, path)
+        if not isinstance(config, dict) or not is_model_entry(config):
             raise FormatError(path, "model_config does not describe a Sequential or "
                                     "functional model")
         group = hdf5.group(h5py, f, "model_weights", path)

@@ -17,12 +17,11 @@ import zlib
 
 import numpy as np
 
-from ..limits import FormatError, limit
+from ..limits import MAX_EXPANSION, FormatError, limit
 
 __all__ = ["open_zip", "read_member", "npy_header", "read_npy", "MAX_EXPANSION",
            "SMALL_BYTES"]
 
-MAX_EXPANSION = 1032      # DEFLATE's largest ratio of output to input
 SMALL_BYTES = 1 << 16     # members this small are never refused for their ratio
 NPY_HEADER_BYTES = 10_000
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,

@@ -29,12 +29,12 @@ import math
 
 import numpy as np
 
+from ..layers.base import CODE_CLASSES
 from ..limits import limit
 from .errors import FormatError
 
 __all__ = ["check_config", "expected_weight_shapes", "shapes_match"]
 
-CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__")
 SAFE_MODULES = ("keras", "minidl", "builtins")
 SHAPE_KEYS = ("batch_shape", "batch_input_shape", "input_shape", "shape")
 
@@ -53,17 +53,22 @@ def check_config(config, path, custom_objects=None):
         if depth > deepest:
             raise FormatError(path, f"the config nests deeper than {deepest} levels")
         if isinstance(value, dict):
-            if "class_name" in value:
-                if not isinstance(value["class_name"], str):
-                    raise FormatError(path, f"the config holds a class_name that is not "
-                                            f"a string: {str(value['class_name'])[:80]}")
-                _check_object(value, path, custom)
-            for key, item in value.items():
-                if key in SHAPE_KEYS:
-                    _check_shape(item, key, path)
+            _check_dict(value, path, custom)
             pending.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             pending.extend((item, depth + 1) for item in value)
+
+
+def _check_dict(value, path, custom):
+    """One dict of a config: a serialized object's class, and any input shape in it."""
+    if "class_name" in value:
+        if not isinstance(value["class_name"], str):
+            raise FormatError(path, f"the config holds a class_name that is not a string: "
+                                    f"{str(value['class_name'])[:80]}")
+        _check_object(value, path, custom)
+    for key, item in value.items():
+        if key in SHAPE_KEYS:
+            _check_shape(item, key, path)
 
 
 def _check_object(entry, path, custom):

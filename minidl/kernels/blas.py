@@ -11,6 +11,8 @@ import os
 import threading
 from collections.abc import Iterator
 
+import numpy
+
 __all__ = ["one_blas_thread"]
 
 _lock = threading.Lock()
@@ -46,19 +48,24 @@ def _blas_controls():
     """``(get_num_threads, set_num_threads)`` of the OpenBLAS NumPy bundles, or ()."""
     global _controls
     if _controls is None:
-        _controls = ()
-        import numpy
         libs = os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs")
-        for path in glob.glob(os.path.join(libs, "*openblas*")):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                                   ("openblas", "64_"), ("openblas", "")):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    _controls = (get, set_)
-                    return _controls
+        found = (_thread_functions(path)
+                 for path in glob.glob(os.path.join(libs, "*openblas*")))
+        _controls = next((pair for pair in found if pair), ())
     return _controls
+
+
+def _thread_functions(path):
+    """``(get_num_threads, set_num_threads)`` of the OpenBLAS library at ``path``, or
+    ()."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return ()
+    for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                           ("openblas", "64_"), ("openblas", "")):
+        get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+        set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+        if get is not None and set_ is not None:
+            return get, set_
+    return ()

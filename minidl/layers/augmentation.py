@@ -34,14 +34,16 @@ from ..ops.image import (
     INTERPOLATIONS,
     affine_transform,
     aspect_crop_window,
+    check_choice,
     crop,
     resize,
 )
 from ..ops.math import clip, where
 from ..ops.reduction import mean
 from ..ops.shape import getitem
+from .core import positive_int
 from .regularization import _RandomLayer
-from .resizing import _ImageLayer, check_size
+from .resizing import _ImageLayer
 
 __all__ = ["RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
            "RandomCrop", "RandomContrast", "RandomBrightness"]
@@ -76,12 +78,6 @@ def _as_config(factor):
     return tuple(factor) if isinstance(factor, (tuple, list)) else factor
 
 
-def _check_choice(value, choices, name):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; expected one of {choices}")
-    return value
-
-
 def _check_value_range(value_range):
     if not isinstance(value_range, (tuple, list)) or len(value_range) != 2 or \
             not all(_is_number(v) for v in value_range):
@@ -108,13 +104,25 @@ class _Augmentation(_RandomLayer, _ImageLayer):
 
 
 class _AffineAugmentation(_Augmentation):
-    """Translation, rotation and zoom: a random affine transform per image."""
+    """Translation, rotation and zoom: a random affine transform per image.
+
+    Args (shared by the three layers, after their factors):
+        fill_mode: "reflect" (default), "wrap", "constant" or "nearest".
+        interpolation: "bilinear" (default) or "nearest".
+        seed: None or an int (see the module docstring).
+        fill_value: the value outside the image for "constant".
+        data_format: "channels_last", "channels_first" or None (the configured default).
+        **kwargs: base Layer arguments.
+
+    Input shape:
+        ``(N, H, W, C)``, ``(N, C, H, W)`` or one image of rank 3. Output shape: the same.
+    """
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.fill_mode = _check_choice(fill_mode, FILL_MODES, "fill_mode")
-        self.interpolation = _check_choice(interpolation, INTERPOLATIONS, "interpolation")
+        self.fill_mode = check_choice(fill_mode, FILL_MODES, "fill_mode")
+        self.interpolation = check_choice(interpolation, INTERPOLATIONS, "interpolation")
         if not _is_number(fill_value):
             raise ValueError(f"fill_value={fill_value!r} must be a number")
         self.fill_value = fill_value
@@ -162,7 +170,7 @@ class RandomFlip(_Augmentation):
     def __init__(self, mode: str = HORIZONTAL_AND_VERTICAL, seed: int | None = None,
                  data_format: str | None = None, **kwargs) -> None:
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.mode = _check_choice(mode, (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL),
+        self.mode = check_choice(mode, (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL),
                                   "mode")
 
     def transform(self, images, training):
@@ -192,15 +200,9 @@ class RandomTranslation(_AffineAugmentation):
         height_factor: number ``f`` in [-1, 1] (the range ``[-|f|, |f|]``) or a pair
             ``(lower, upper)``; positive shifts down.
         width_factor: likewise for the width; positive shifts right.
-        fill_mode: "reflect" (default), "wrap", "constant" or "nearest".
-        interpolation: "bilinear" (default) or "nearest".
-        seed: None or an int (see the module docstring).
-        fill_value: the value outside the image for "constant".
-        data_format: "channels_last", "channels_first" or None (the configured default).
-        **kwargs: base Layer arguments.
-
-    Input shape:
-        ``(N, H, W, C)``, ``(N, C, H, W)`` or one image of rank 3. Output shape: the same.
+        fill_mode, interpolation, seed, fill_value, data_format, ``**kwargs``: as
+            ``_AffineAugmentation`` (above), which also gives the input shape; the output
+            has the same shape.
 
     Raises:
         ValueError: a factor outside [-1, 1], an unknown ``fill_mode`` or
@@ -241,15 +243,9 @@ class RandomRotation(_AffineAugmentation):
     Args:
         factor: number ``f`` in [-1, 1] (the range ``[-|f|, |f|]``) or a pair
             ``(lower, upper)``.
-        fill_mode: "reflect" (default), "wrap", "constant" or "nearest".
-        interpolation: "bilinear" (default) or "nearest".
-        seed: None or an int (see the module docstring).
-        fill_value: the value outside the image for "constant".
-        data_format: "channels_last", "channels_first" or None (the configured default).
-        **kwargs: base Layer arguments.
-
-    Input shape:
-        ``(N, H, W, C)``, ``(N, C, H, W)`` or one image of rank 3. Output shape: the same.
+        fill_mode, interpolation, seed, fill_value, data_format, ``**kwargs``: as
+            ``_AffineAugmentation`` (above), which also gives the input shape; the output
+            has the same shape.
 
     Raises:
         ValueError: a factor outside [-1, 1], an unknown ``fill_mode`` or
@@ -285,15 +281,9 @@ class RandomZoom(_AffineAugmentation):
     Args:
         height_factor: number ``f`` in (-1, 1] (the range ``[-|f|, |f|]``) or a pair.
         width_factor: likewise, or None (default) to keep the aspect ratio.
-        fill_mode: "reflect" (default), "wrap", "constant" or "nearest".
-        interpolation: "bilinear" (default) or "nearest".
-        seed: None or an int (see the module docstring).
-        fill_value: the value outside the image for "constant".
-        data_format: "channels_last", "channels_first" or None (the configured default).
-        **kwargs: base Layer arguments.
-
-    Input shape:
-        ``(N, H, W, C)``, ``(N, C, H, W)`` or one image of rank 3. Output shape: the same.
+        fill_mode, interpolation, seed, fill_value, data_format, ``**kwargs``: as
+            ``_AffineAugmentation`` (above), which also gives the input shape; the output
+            has the same shape.
 
     Raises:
         ValueError: a factor outside (-1, 1], an unknown ``fill_mode`` or
@@ -354,7 +344,8 @@ class RandomCrop(_Augmentation):
     def __init__(self, height: int, width: int, seed: int | None = None,
                  data_format: str | None = None, **kwargs) -> None:
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.height, self.width = check_size(height, "height"), check_size(width, "width")
+        self.height = positive_int(height, "height")
+        self.width = positive_int(width, "width")
 
     def transform(self, images, training):
         if not training:

@@ -608,7 +608,8 @@ _LAYER_MODULES = ("keras.layers", "keras.src.layers", "minidl")
 _MODEL_MODULES = ("keras.models", "keras.src.models")
 _MODEL_CLASSES = ("Functional", "Model", "Sequential")
 _OPERATION_MODULES = ("keras.ops", "keras.src.ops")
-_CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__")
+# classes whose configs carry Python code: never built (also screened by keras_files)
+CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__")
 
 
 def _within(module, packages):
@@ -630,7 +631,7 @@ def _family_of(config, custom_objects):
     if Family.custom(name, custom_objects) is not None or \
             Family.custom(registered, custom_objects) is not None:
         return _family, False
-    if name in _CODE_CLASSES:
+    if name in CODE_CLASSES:
         raise ValueError(f"{module}.{name}: a {name} layer holds Python code, and minidl "
                          "never runs code from a config; rebuild that part of the model "
                          "with layers, or pass a class in custom_objects={name: class}")

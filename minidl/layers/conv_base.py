@@ -22,12 +22,9 @@ class ConvLayerBase(Layer):
     def _set_geometry(self, kernel_size, strides, padding, data_format, dilation_rate):
         rank = self.rank
         self.kernel_size = conv_utils.normalize_tuple(kernel_size, rank, "kernel_size")
-        self.strides = conv_utils.normalize_tuple(strides, rank, "strides")
-        self.padding = conv_utils.normalize_padding(padding)
-        self.data_format = conv_utils.normalize_data_format(data_format)
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank,
-                                                        "dilation_rate")
-        conv_utils.check_strides_dilation(self.strides, self.dilation_rate)
+        self.strides, self.padding, self.dilation_rate, self.data_format = \
+            conv_utils.normalize_arguments(rank, strides, padding, dilation_rate,
+                                           data_format)
         self.input_channels = None
         self._checked_shapes = {}
 

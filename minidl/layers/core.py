@@ -35,6 +35,19 @@ def check_unsupported(**options):
                              f"{name}=None")
 
 
+def check_rank(layer, shape, rank, layout):
+    """ValueError naming ``layer`` unless ``shape`` has ``rank`` axes (``layout``)."""
+    if len(shape) != rank:
+        raise ValueError(f"{layer.name} ({type(layer).__name__}) expects a {rank}-D input "
+                         f"{layout}, got shape {tuple(shape)}")
+
+
+def image_layout(rank, data_format):
+    """The axes of a ``rank``-D (3 or 4) ``data_format`` input, as ``"(N, H, W, C)"``."""
+    spatial = "L" if rank == 3 else "H, W"
+    return f"(N, {spatial}, C)" if data_format == "channels_last" else f"(N, C, {spatial})"
+
+
 class Dense(Layer):
     """Densely connected layer: ``output = activation(inputs @ kernel + bias)``.
 

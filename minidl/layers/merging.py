@@ -16,7 +16,9 @@ Broadcast inputs receive their gradient summed back to their own shape (``sum_to
 >>> mdl.layers.Concatenate(axis=1)([np.ones((2, 3)), np.ones((2, 2))]).shape
 (2, 5)
 """
+import functools
 import numbers
+import operator
 
 from ..ops.math import where
 from ..ops.shape import concatenate as _concatenate
@@ -115,10 +117,7 @@ class Add(_Merge):
     """
 
     def _merge(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = out + x
-        return out
+        return functools.reduce(operator.add, inputs)
 
 
 class Subtract(_Merge):
@@ -144,10 +143,7 @@ class Multiply(_Merge):
     Arguments, shapes and errors as ``Add``."""
 
     def _merge(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = out * x
-        return out
+        return functools.reduce(operator.mul, inputs)
 
 
 class Average(_Merge):
@@ -155,10 +151,7 @@ class Average(_Merge):
     Arguments, shapes and errors as ``Add``."""
 
     def _merge(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = out + x
-        return out / len(inputs)
+        return functools.reduce(operator.add, inputs) / len(inputs)
 
 
 def _pick(a, b, a_wins, b_wins):
@@ -175,10 +168,8 @@ class Maximum(_Merge):
     as ``Add``."""
 
     def _merge(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = _pick(out, x, out.data > x.data, out.data < x.data)
-        return out
+        return functools.reduce(lambda a, b: _pick(a, b, a.data > b.data, a.data < b.data),
+                                inputs)
 
 
 class Minimum(_Merge):
@@ -186,10 +177,8 @@ class Minimum(_Merge):
     ``Maximum``'s tie rule. Arguments, shapes and errors as ``Add``."""
 
     def _merge(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = _pick(out, x, out.data < x.data, out.data > x.data)
-        return out
+        return functools.reduce(lambda a, b: _pick(a, b, a.data < b.data, a.data > b.data),
+                                inputs)
 
 
 class Concatenate(Layer):

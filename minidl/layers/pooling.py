@@ -19,18 +19,13 @@ from ..ops.pooling import (
     max_pool2d,
 )
 from .base import Layer, _family
+from .core import check_rank, image_layout
 
 __all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "GlobalAveragePooling1D", "MaxPool2D", "AvgPool2D",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "MaxPooling1D",
            "AveragePooling1D", "GlobalMaxPooling1D", "MaxPool1D", "AvgPool1D",
            "GlobalMaxPool1D"]
-
-
-def _check_rank(layer, shape, rank, layout):
-    if len(shape) != rank:
-        raise ValueError(f"{layer.name} ({type(layer).__name__}) expects a {rank}-D input "
-                         f"{layout}, got shape {tuple(shape)}")
 
 
 class _Pooling(Layer):
@@ -50,22 +45,20 @@ class _Pooling(Layer):
         self.data_format = conv_utils.normalize_data_format(data_format)
 
     def _layout(self):
-        spatial = "L" if self._dims == 1 else "H, W"
-        return f"(N, {spatial}, C)" if self.data_format == "channels_last" else \
-            f"(N, C, {spatial})"
+        return image_layout(self._dims + 2, self.data_format)
 
     def build(self, input_shape):
-        _check_rank(self, input_shape, self._dims + 2, self._layout())
+        check_rank(self, input_shape, self._dims + 2, self._layout())
         self.compute_output_shape(input_shape)  # a "valid" pool larger than the input
 
     def call(self, inputs):
-        _check_rank(self, inputs.shape, self._dims + 2, self._layout())
+        check_rank(self, inputs.shape, self._dims + 2, self._layout())
         return type(self)._pool(inputs, self.pool_size, self.strides, self.padding,
                                 self.data_format)
 
     def compute_output_shape(self, input_shape):
         rank = self._dims + 2
-        _check_rank(self, input_shape, rank, self._layout())
+        check_rank(self, input_shape, rank, self._layout())
         axes = tuple(range(1, rank - 1)) if self.data_format == "channels_last" else \
             tuple(range(2, rank))
         return tuple(conv_utils.output_shape(
@@ -174,19 +167,17 @@ class _GlobalPooling(Layer):
         self.keepdims = keepdims
 
     def _layout(self):
-        spatial = "L" if self._rank == 3 else "H, W"
-        return f"(N, {spatial}, C)" if self.data_format == "channels_last" else \
-            f"(N, C, {spatial})"
+        return image_layout(self._rank, self.data_format)
 
     def build(self, input_shape):
-        _check_rank(self, input_shape, self._rank, self._layout())
+        check_rank(self, input_shape, self._rank, self._layout())
 
     def call(self, inputs):
-        _check_rank(self, inputs.shape, self._rank, self._layout())
+        check_rank(self, inputs.shape, self._rank, self._layout())
         return type(self)._pool(inputs, self._rank, self.data_format, self.keepdims)
 
     def compute_output_shape(self, input_shape):
-        _check_rank(self, input_shape, self._rank, self._layout())
+        check_rank(self, input_shape, self._rank, self._layout())
         shape = list(input_shape)
         spatial = range(1, self._rank - 1) if self.data_format == "channels_last" else \
             range(2, self._rank)

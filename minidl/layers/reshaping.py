@@ -21,6 +21,7 @@ from ..ops import conv_utils
 from ..ops.shape import getitem, pad, reshape, transpose
 from ..ops.upsampling import upsample_linear, upsample_nearest
 from .base import Layer
+from .core import check_rank, image_layout
 
 __all__ = ["ZeroPadding2D", "Flatten", "Reshape", "Cropping1D", "Cropping2D",
            "ZeroPadding1D", "UpSampling1D", "UpSampling2D"]
@@ -217,17 +218,6 @@ class Reshape(Layer):
         return config
 
 
-def _check_rank(layer, shape, rank, layout):
-    if len(shape) != rank:
-        raise ValueError(f"{layer.name} ({type(layer).__name__}) expects a {rank}-D input "
-                         f"{layout}, got shape {tuple(shape)}")
-
-
-def _layout(rank, data_format):
-    spatial = "L" if rank == 3 else "H, W"
-    return f"(N, {spatial}, C)" if data_format == "channels_last" else f"(N, C, {spatial})"
-
-
 def _spatial_axes(rank, data_format):
     return tuple(range(1, rank - 1)) if data_format == "channels_last" else \
         tuple(range(2, rank))
@@ -244,7 +234,8 @@ class _Cropping(Layer):
         raise NotImplementedError
 
     def _output_shape(self, input_shape):
-        _check_rank(self, input_shape, self._rank, _layout(self._rank, self.data_format))
+        check_rank(self, input_shape, self._rank,
+                   image_layout(self._rank, self.data_format))
         out = list(input_shape)
         for axis, (before, after) in zip(_spatial_axes(self._rank, self.data_format),
                                          self._pairs()):
@@ -370,16 +361,16 @@ class ZeroPadding1D(Layer):
         return 1 if self.data_format == "channels_last" else 2
 
     def build(self, input_shape):
-        _check_rank(self, input_shape, 3, _layout(3, self.data_format))
+        check_rank(self, input_shape, 3, image_layout(3, self.data_format))
 
     def call(self, inputs):
-        _check_rank(self, inputs.shape, 3, _layout(3, self.data_format))
+        check_rank(self, inputs.shape, 3, image_layout(3, self.data_format))
         width = [(0, 0)] * 3
         width[self._axis()] = self.padding
         return pad(inputs, width)
 
     def compute_output_shape(self, input_shape):
-        _check_rank(self, input_shape, 3, _layout(3, self.data_format))
+        check_rank(self, input_shape, 3, image_layout(3, self.data_format))
         out = list(input_shape)
         if out[self._axis()] is not None:
             out[self._axis()] += sum(self.padding)
@@ -418,14 +409,14 @@ class UpSampling1D(Layer):
         self.size = size
 
     def build(self, input_shape):
-        _check_rank(self, input_shape, 3, "(N, L, C)")
+        check_rank(self, input_shape, 3, "(N, L, C)")
 
     def call(self, inputs):
-        _check_rank(self, inputs.shape, 3, "(N, L, C)")
+        check_rank(self, inputs.shape, 3, "(N, L, C)")
         return upsample_nearest(inputs, self.size, axis=1)
 
     def compute_output_shape(self, input_shape):
-        _check_rank(self, input_shape, 3, "(N, L, C)")
+        check_rank(self, input_shape, 3, "(N, L, C)")
         steps = input_shape[1]
         return (input_shape[0], None if steps is None else steps * self.size,
                 input_shape[2])
@@ -478,17 +469,17 @@ class UpSampling2D(Layer):
         self.interpolation = interpolation.lower()
 
     def build(self, input_shape):
-        _check_rank(self, input_shape, 4, _layout(4, self.data_format))
+        check_rank(self, input_shape, 4, image_layout(4, self.data_format))
 
     def call(self, inputs):
-        _check_rank(self, inputs.shape, 4, _layout(4, self.data_format))
+        check_rank(self, inputs.shape, 4, image_layout(4, self.data_format))
         upsample = _INTERPOLATIONS[self.interpolation]
         for axis, factor in zip(_spatial_axes(4, self.data_format), self.size):
             inputs = upsample(inputs, factor, axis)
         return inputs
 
     def compute_output_shape(self, input_shape):
-        _check_rank(self, input_shape, 4, _layout(4, self.data_format))
+        check_rank(self, input_shape, 4, image_layout(4, self.data_format))
         out = list(input_shape)
         for axis, factor in zip(_spatial_axes(4, self.data_format), self.size):
             out[axis] = None if out[axis] is None else out[axis] * factor

@@ -13,22 +13,14 @@ float dtype first. The geometry is in ``minidl.ops.image``.
 >>> mdl.layers.Resizing(2, 2)(x).numpy()[0, :, :, 0].tolist()
 [[2.5, 4.5], [10.5, 12.5]]
 """
-import numbers
-
 from ..ops import conv_utils
-from ..ops.image import RESIZE_INTERPOLATIONS, crop, resize
+from ..ops.image import RESIZE_INTERPOLATIONS, check_choice, crop, resize
 from ..ops.math import cast
 from ..ops.shape import expand_dims, squeeze
 from .base import Layer
+from .core import positive_int
 
 __all__ = ["Resizing", "CenterCrop"]
-
-
-def check_size(value, name):
-    """A positive int (image height or width)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive int")
-    return int(value)
 
 
 class _ImageLayer(Layer):
@@ -117,16 +109,15 @@ class Resizing(_ImageLayer):
                  fill_mode: str = "constant", fill_value: float = 0.0,
                  antialias: bool = False, data_format: str | None = None, **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
-        self.height, self.width = check_size(height, "height"), check_size(width, "width")
-        if interpolation not in RESIZE_INTERPOLATIONS:
-            raise ValueError(f"interpolation={interpolation!r} is not supported; expected "
-                             f"one of {RESIZE_INTERPOLATIONS}")
+        self.height = positive_int(height, "height")
+        self.width = positive_int(width, "width")
         if fill_mode != "constant":
             raise ValueError(f"fill_mode={fill_mode!r}: only 'constant' is supported")
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
             raise ValueError("only one of crop_to_aspect_ratio and pad_to_aspect_ratio can "
                              "be True")
-        self.interpolation = interpolation
+        self.interpolation = check_choice(interpolation, RESIZE_INTERPOLATIONS,
+                                          "interpolation")
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
         self.fill_mode, self.fill_value = fill_mode, float(fill_value)
@@ -175,7 +166,8 @@ class CenterCrop(_ImageLayer):
     def __init__(self, height: int, width: int, data_format: str | None = None,
                  **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
-        self.height, self.width = check_size(height, "height"), check_size(width, "width")
+        self.height = positive_int(height, "height")
+        self.width = positive_int(width, "width")
 
     def transform(self, images, training):
         h, w = self.image_size(images.shape)

@@ -88,34 +88,7 @@ def _map_graph(inputs, outputs):
     Raises:
         ValueError: an output depends on an ``Input`` that is not in ``inputs``.
     """
-    input_ids = {id(x) for x in inputs}
-    seen, post_order, layer_index = set(), [], {}
-
-    def enter(node):
-        seen.add(id(node))
-        layer_index.setdefault(id(node.operation), len(layer_index))
-        if node.is_input and id(node.outputs[0]) not in input_ids:
-            raise ValueError(
-                f"graph disconnected: the outputs depend on input {node.operation.name!r} "
-                f"(shape {node.outputs[0].shape}), which is not among the model's inputs "
-                f"{[x._keras_history.operation.name for x in inputs]}")
-        return [node, iter([] if node.is_input else node.parent_nodes)]
-
-    for out in outputs:
-        start = node_of(out)
-        if id(start) in seen:
-            continue
-        stack = [enter(start)]
-        while stack:
-            node, parents = stack[-1]
-            for parent in parents:
-                if id(parent) not in seen:
-                    stack.append(enter(parent))
-                    break
-            else:
-                stack.pop()
-                post_order.append(node)
-
+    post_order, layer_index = _post_order(inputs, outputs)
     node_depth, layer_depth = {}, {}
     for node in reversed(post_order):
         depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.operation), 0))
@@ -134,6 +107,36 @@ def _map_graph(inputs, outputs):
     ordered_layers = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)],
                                                                 layer_index[id(layer)]))
     return ordered_nodes, ordered_layers
+
+
+def _post_order(inputs, outputs):
+    """``(nodes, layer_index)``: the nodes the outputs depend on, each after its parents
+    (an iterative depth-first walk), and each layer's number in the order met."""
+    input_ids = {id(x) for x in inputs}
+    seen, post_order, layer_index = set(), [], {}
+
+    def enter(node):
+        seen.add(id(node))
+        layer_index.setdefault(id(node.operation), len(layer_index))
+        if node.is_input and id(node.outputs[0]) not in input_ids:
+            raise ValueError(
+                f"graph disconnected: the outputs depend on input {node.operation.name!r} "
+                f"(shape {node.outputs[0].shape}), which is not among the model's inputs "
+                f"{[x._keras_history.operation.name for x in inputs]}")
+        return [node, iter([] if node.is_input else node.parent_nodes)]
+
+    stack = []
+    for out in outputs:
+        if id(node_of(out)) not in seen:
+            stack.append(enter(node_of(out)))
+        while stack:
+            node, parents = stack[-1]
+            parent = next((p for p in parents if id(p) not in seen), None)
+            if parent is None:
+                post_order.append(stack.pop()[0])
+            else:
+                stack.append(enter(parent))
+    return post_order, layer_index
 
 
 class Functional(OutputsMixin, Model, functional=True):
@@ -479,19 +482,29 @@ class _ConfigGraph:
             raise ValueError(f"the config's call of {layer.name!r} "
                              f"({type(layer).__name__}) failed: {err}") from None
 
+    def _replay_round(self):
+        """Replay the pending calls whose inputs exist; returns those still waiting (a
+        layer's later calls wait behind its first waiting one)."""
+        left, waiting = [], set()
+        for layer, node in self.pending:
+            if id(layer) not in waiting and self._try_replay(layer, node):
+                continue
+            waiting.add(id(layer))
+            left.append((layer, node))
+        return left
+
+    def _try_replay(self, layer, node):
+        try:
+            self.replay(layer, node)
+        except IndexError:
+            return False
+        return True
+
     def replay_all(self):
         """Replay every call; a layer's calls in their order, each once its inputs
         exist."""
         while self.pending:
-            left, waiting = [], set()
-            for layer, node in self.pending:
-                if id(layer) not in waiting:
-                    try:
-                        self.replay(layer, node)
-                        continue
-                    except IndexError:
-                        waiting.add(id(layer))
-                left.append((layer, node))
+            left = self._replay_round()
             if len(left) == len(self.pending):
                 names = [layer.name for layer, _ in left]
                 raise ValueError(f"the config's calls of {names} take inputs that no layer "

@@ -26,35 +26,13 @@ class OutputsMixin:
         outputs), a list of lists (one per output) or a dict keyed by output name.
         """
         names = list(self.output_names)
-        if isinstance(loss, dict):
-            unknown = sorted(set(loss) - set(names))
-            if unknown:
-                raise ValueError(f"loss has keys {unknown} that are not outputs {names}")
-            self.loss = {k: losses_module.get(v) for k, v in loss.items()}
-        elif isinstance(loss, (list, tuple)):
-            if len(loss) != len(names):
-                raise ValueError(f"loss is a list of {len(loss)}; the model has "
-                                 f"{len(names)} outputs {names}")
-            self.loss = [None if v is None else losses_module.get(v) for v in loss]
-        else:
-            self.loss = losses_module.get(loss)
+        self.loss = _loss_per_output(loss, names)
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
             raise ValueError(f"metrics={metrics!r} must be a list of metrics (or a dict "
                              "keyed by output name)")
         self._metric_identifiers = metrics if isinstance(metrics, dict) else \
             list(metrics or [])
-        if isinstance(metrics, dict):
-            unknown = sorted(set(metrics) - set(names))
-            if unknown:
-                raise ValueError(f"metrics has keys {unknown} that are not outputs {names}")
-            per_output = [metrics.get(name) or [] for name in names]
-        elif metrics and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
-            if len(metrics) != len(names):
-                raise ValueError(f"metrics is a list of {len(metrics)} lists; the model "
-                                 f"has {len(names)} outputs {names}")
-            per_output = [m or [] for m in metrics]
-        else:
-            per_output = [list(metrics or [])] * len(names)
+        per_output = _metrics_per_output(metrics, names)
         losses = self._per_output_losses()
         self.compiled_metrics, self._metric_outputs = [], []
         for k, (name, identifiers) in enumerate(zip(names, per_output)):
@@ -141,3 +119,33 @@ class OutputsMixin:
                 metric.update_state(trues[k], preds[k], sample_weight=weights[k])
             else:
                 metric.update_state(trues[k], preds[k])
+
+
+def _loss_per_output(loss, names):
+    """``loss`` resolved: one loss, a list (None for none) or a dict by output name."""
+    if isinstance(loss, dict):
+        unknown = sorted(set(loss) - set(names))
+        if unknown:
+            raise ValueError(f"loss has keys {unknown} that are not outputs {names}")
+        return {k: losses_module.get(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        if len(loss) != len(names):
+            raise ValueError(f"loss is a list of {len(loss)}; the model has "
+                             f"{len(names)} outputs {names}")
+        return [None if v is None else losses_module.get(v) for v in loss]
+    return losses_module.get(loss)
+
+
+def _metrics_per_output(metrics, names):
+    """The metric identifiers of each output, from a list, a list of lists or a dict."""
+    if isinstance(metrics, dict):
+        unknown = sorted(set(metrics) - set(names))
+        if unknown:
+            raise ValueError(f"metrics has keys {unknown} that are not outputs {names}")
+        return [metrics.get(name) or [] for name in names]
+    if metrics and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+        if len(metrics) != len(names):
+            raise ValueError(f"metrics is a list of {len(metrics)} lists; the model "
+                             f"has {len(names)} outputs {names}")
+        return [m or [] for m in metrics]
+    return [list(metrics or [])] * len(names)

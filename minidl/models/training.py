@@ -31,6 +31,8 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from .. import random as _random
 from ..autograd import Tensor, no_grad
+from ..validation import check_bool as _check_bool
+from ..validation import check_int as _check_int
 from .batches import (
     ArrayBatches,
     GeneratorBatches,
@@ -65,21 +67,8 @@ _Fit = collections.namedtuple("_Fit", "batches validation cbs epochs initial_epo
 
 
 # -- argument checks ---------------------------------------------------------------------
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
-            value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
 def _check_batch_size(batch_size):
     return 32 if batch_size is None else _check_int(batch_size, "batch_size", 1)
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}={value!r} must be True or False (a bool)")
-    return value
 
 
 def _check_verbose(verbose):

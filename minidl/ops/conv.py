@@ -54,7 +54,7 @@ from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from . import conv_utils
 from .products import column_sums, rows_t_times, rows_times
 from .reduction import sum as _sum
-from .shape import ScatterAdd, reshape, stack, transpose
+from .shape import ScatterAdd, reshape, stack
 
 __all__ = ["conv1d", "conv2d", "checked_conv"]
 
@@ -308,11 +308,8 @@ def _conv(x, kernel, bias, rank, strides, padding, dilation_rate, data_format, g
     """Validate the arguments of a ``rank``-D convolution and apply ``Conv``."""
     x = as_tensor(x)
     kernel = as_tensor(kernel, x)
-    strides = conv_utils.normalize_tuple(strides, rank, "strides")
-    dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
-    conv_utils.check_strides_dilation(strides, dilation_rate)
-    padding = conv_utils.normalize_padding(padding)
-    data_format = conv_utils.normalize_data_format(data_format)
+    strides, padding, dilation_rate, data_format = conv_utils.normalize_arguments(
+        rank, strides, padding, dilation_rate, data_format)
     if x.ndim != rank + 2:
         layout = "(N, L, C) or (N, C, L)" if rank == 1 else "(N, H, W, C) or (N, C, H, W)"
         raise ValueError(f"x of shape {x.shape} must have rank {rank + 2}, {layout}")
@@ -343,14 +340,10 @@ def checked_conv(x, kernel, bias, strides, dilation_rate, amounts, data_format, 
     ``strides`` and ``dilation_rate``, ``amounts`` from ``conv_utils.padding_amounts``
     and a normalized ``data_format`` (the convolution layers check them once per input
     shape; ``conv2d``/``conv1d`` on every call)."""
-    rank = x.ndim - 2
-    if data_format == "channels_first":
-        x = transpose(x, (0,) + tuple(range(2, rank + 2)) + (1,))
+    x = conv_utils.channels_last(x, data_format)
     inputs = (x, kernel) if bias is None else (x, kernel, bias)
     y = Conv(strides, dilation_rate, amounts, groups)(*inputs)
-    if data_format == "channels_first":
-        y = transpose(y, (0, rank + 1) + tuple(range(1, rank + 1)))
-    return y
+    return conv_utils.from_channels_last(y, data_format)
 
 
 def conv2d(x, kernel, bias=None, strides: int | tuple = 1, padding: str = "valid",

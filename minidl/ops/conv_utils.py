@@ -11,10 +11,11 @@ pooling op and layer, so each rule (and its error message) exists once.
 (0, 1)
 """
 from .. import config
+from .shape import transpose
 
 __all__ = ["normalize_tuple", "normalize_padding", "normalize_data_format",
            "check_strides_dilation", "output_length", "output_shape", "same_padding",
-           "padding_amounts"]
+           "padding_amounts", "normalize_arguments", "channels_last", "from_channels_last"]
 
 
 def normalize_tuple(value, n, name, allow_zero=False):
@@ -54,6 +55,30 @@ def normalize_data_format(value):
         raise ValueError(f"data_format={value!r} must be 'channels_last' or "
                          "'channels_first'")
     return value.lower()
+
+
+def normalize_arguments(rank, strides, padding, dilation_rate, data_format):
+    """``(strides, padding, dilation_rate, data_format)`` of a ``rank``-D convolution,
+    each normalized and checked."""
+    strides = normalize_tuple(strides, rank, "strides")
+    dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    check_strides_dilation(strides, dilation_rate)
+    return (strides, normalize_padding(padding), dilation_rate,
+            normalize_data_format(data_format))
+
+
+def channels_last(x, data_format):
+    """``x`` of any rank as ``(N, *spatial, C)`` (a transpose for "channels_first")."""
+    if data_format != "channels_first":
+        return x
+    return transpose(x, (0,) + tuple(range(2, x.ndim)) + (1,))
+
+
+def from_channels_last(y, data_format):
+    """The inverse of ``channels_last``: ``(N, *spatial, C)`` back to ``data_format``."""
+    if data_format != "channels_first":
+        return y
+    return transpose(y, (0, y.ndim - 1) + tuple(range(1, y.ndim - 1)))
 
 
 def check_strides_dilation(strides, dilation_rate):

@@ -37,19 +37,26 @@ gather from the images flattened to ``(N*H*W, C)``.
 import numpy
 
 from ..autograd import Tensor, as_tensor
+from .conv_utils import (
+    channels_last,
+    from_channels_last,
+    normalize_data_format,
+    normalize_tuple,
+)
 from .math import matmul, mul
 from .reduction import sum as _sum
-from .shape import concatenate, getitem, pad, reshape, swapaxes, transpose
+from .shape import concatenate, getitem, pad, reshape, swapaxes
 
-__all__ = ["affine_transform", "resize", "crop", "aspect_crop_window", "channels_last",
-           "from_channels_last", "FILL_MODES", "INTERPOLATIONS", "RESIZE_INTERPOLATIONS"]
+__all__ = ["affine_transform", "resize", "crop", "aspect_crop_window", "check_choice",
+           "FILL_MODES", "INTERPOLATIONS", "RESIZE_INTERPOLATIONS"]
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
 RESIZE_INTERPOLATIONS = ("bilinear", "nearest")
 
 
-def _check_choice(value, choices, name):
+def check_choice(value, choices, name):
+    """``value`` if it is one of ``choices``; ValueError naming ``name`` otherwise."""
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not supported; expected one of {choices}")
     return value
@@ -60,16 +67,6 @@ def _check_images(images, what):
     if images.ndim != 4:
         raise ValueError(f"{what} expects a 4-D batch of images, got shape {images.shape}")
     return images
-
-
-def channels_last(images, data_format):
-    """``images`` as ``(N, H, W, C)`` (a transpose for "channels_first")."""
-    return transpose(images, (0, 2, 3, 1)) if data_format == "channels_first" else images
-
-
-def from_channels_last(images, data_format):
-    """The inverse of ``channels_last``."""
-    return transpose(images, (0, 3, 1, 2)) if data_format == "channels_first" else images
 
 
 def _constant(like, host):
@@ -126,12 +123,23 @@ def crop(images, top, left, height, width, data_format="channels_last"):
     Args:
         images: 4-D Tensor or array.
         top, left, height, width: ints, the window (inside the images).
-        data_format: "channels_last" or "channels_first".
+        data_format: "channels_last", "channels_first" or None (the configured default).
 
     Returns:
         Tensor ``(N, height, width, C)`` (or ``(N, C, height, width)``).
+
+    Raises:
+        ValueError: an input that is not 4-D, a window that is empty or not inside the
+            images, a bad ``data_format``.
     """
     images = _check_images(images, "crop")
+    data_format = normalize_data_format(data_format)
+    normalize_tuple((top, left), 2, "(top, left)", allow_zero=True)
+    normalize_tuple((height, width), 2, "(height, width)")
+    h, w = images.shape[1:3] if data_format == "channels_last" else images.shape[2:]
+    if top + height > h or left + width > w:
+        raise ValueError(f"the window top={top}, left={left}, height={height}, "
+                         f"width={width} is not inside images of {h}x{w}")
     window = (slice(top, top + height), slice(left, left + width))
     index = (slice(None),) + window if data_format == "channels_last" else \
         (slice(None), slice(None)) + window
@@ -165,17 +173,19 @@ def resize(images, height, width, interpolation="bilinear", antialias=False,
             aspect ratio (``aspect_crop_window``).
         pad_to_aspect_ratio: first pad the short side with ``fill_value`` instead.
         fill_value: the padding value.
-        data_format: "channels_last" or "channels_first".
+        data_format: "channels_last", "channels_first" or None (the configured default).
 
     Returns:
         Tensor of the input's dtype, ``(N, height, width, C)`` or ``(N, C, height, width)``.
 
     Raises:
         ValueError: an unknown ``interpolation``, both aspect-ratio options, an input that
-            is not 4-D.
+            is not 4-D, a size that is not a positive int, a bad ``data_format``.
     """
     images = _check_images(images, "resize")
-    _check_choice(interpolation, RESIZE_INTERPOLATIONS, "interpolation")
+    normalize_tuple((height, width), 2, "(height, width)")
+    check_choice(interpolation, RESIZE_INTERPOLATIONS, "interpolation")
+    data_format = normalize_data_format(data_format)
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
         raise ValueError("only one of crop_to_aspect_ratio and pad_to_aspect_ratio can "
                          "be True")
@@ -254,18 +264,19 @@ def affine_transform(images, transforms, interpolation="bilinear", fill_mode="co
         interpolation: "bilinear" or "nearest".
         fill_mode: "reflect", "wrap", "constant" or "nearest".
         fill_value: the value outside the image for "constant".
-        data_format: "channels_last" or "channels_first".
+        data_format: "channels_last", "channels_first" or None (the configured default).
 
     Returns:
         Tensor of the images' shape and dtype.
 
     Raises:
         ValueError: an unknown ``interpolation`` or ``fill_mode``, a ``transforms`` of
-            the wrong shape, an input that is not 4-D.
+            the wrong shape, an input that is not 4-D, a bad ``data_format``.
     """
     images = _check_images(images, "affine_transform")
-    _check_choice(interpolation, INTERPOLATIONS, "interpolation")
-    _check_choice(fill_mode, FILL_MODES, "fill_mode")
+    check_choice(interpolation, INTERPOLATIONS, "interpolation")
+    check_choice(fill_mode, FILL_MODES, "fill_mode")
+    data_format = normalize_data_format(data_format)
     x = channels_last(images, data_format)
     n, height, width, channels = x.shape
     xp = x.backend.xp

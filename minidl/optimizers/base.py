@@ -14,10 +14,11 @@ One update (``apply_gradients`` or ``step``), for the weights that have a gradie
    weight's ``constraint`` right after its update;
    an optimizer whose rule is written on arrays (``_rule``: all of minidl's) runs it
    once over all the weights of one backend and dtype (``fused``, the default):
-   the gradients and weights are gathered into one flat buffer each, the slots live in
-   one flat buffer per slot (each weight's slot is a view of it), and the updated
-   weights are written back in place; every element sees the same operations in the same
-   order as in the per-weight update, so the result is bit for bit the same;
+   the gradients are gathered into one flat buffer, while the weights and each slot live
+   in one flat buffer each (each weight's data and slot is a view of it, made again when
+   a weight is given new data), so the update runs in place; every element sees the same
+   operations in the same order as in the per-weight update, so the result is bit for
+   bit the same;
 5. the exponential moving average of the weights (``use_ema``);
 6. ``iterations += 1``.
 
@@ -146,7 +147,8 @@ class Optimizer:
         self._index = {}          # id(weight) -> position in _weights
         self._slots = {}          # slot name -> list of arrays aligned with _weights
         self._exclude_ids, self._exclude_names = set(), ()
-        self._flat = {}           # (array type, dtype) -> (weight ids, flat slots, views)
+        # (array type, dtype) -> (weight ids, flat slots, slot views, flat weights, views)
+        self._flat = {}
 
     # -- learning rate -----------------------------------------------------------------
     @property
@@ -261,7 +263,9 @@ class Optimizer:
                     self.update_step(g, w, lr)
                 if getattr(w, "constraint", None) is not None:
                     projected = w.constraint(w.data)
-                    w.data = projected.data if isinstance(projected, Tensor) else projected
+                    # in place: the weight stays a view of the fused flat buffer
+                    w.data[...] = projected.data if isinstance(projected, Tensor) \
+                        else projected
         if self.use_ema:
             self._update_moving_averages(weights)
         self.iterations += 1
@@ -337,50 +341,45 @@ class Optimizer:
             type(self).update_step is Optimizer.update_step
 
     def _fused_update(self, grads, weights, lr):
-        """``_rule`` once per (backend, dtype) group over flat buffers; the weights are
-        written back in place."""
+        """``_rule`` once per (backend, dtype) group over flat buffers. The weights and
+        their slots are views of those buffers, so a step copies only the gradients."""
         groups = {}
         for g, w in zip(grads, weights):
             groups.setdefault((type(w.data), w.data.dtype), []).append((g, w))
         for key, pairs in groups.items():
             ws = [w for _, w in pairs]
             xp = ws[0].xp
-            flat_slots = self._flat_slots(key, ws, xp)
+            flat_w, flat_slots = self._flat_buffers(key, ws, xp)
             flat_g = xp.concatenate([g.reshape(-1) for g, _ in pairs])
-            flat_w = xp.concatenate([w.data.reshape(-1) for w in ws])
             self._rule(xp, flat_g, flat_w, flat_slots.__getitem__, lr)
-            start = 0
-            for w in ws:
-                stop = start + w.data.size
-                w.data[...] = flat_w[start:stop].reshape(w.data.shape)
-                start = stop
 
-    def _flat_slots(self, key, ws, xp):
-        """The flat slot buffers of the weights ``ws`` (one group), made again (from the
-        current slots, which become views of them) when the weights or a slot changed
-        (``set_state``, ``to``, another set of weights with gradients)."""
+    def _flat_buffers(self, key, ws, xp):
+        """The flat weight and slot buffers of the weights ``ws`` (one group), made again
+        (from the current arrays, which become views of them) when the weights or an array
+        changed (``assign``, ``set_state``, ``to``, another set of weights with
+        gradients)."""
         ids = tuple(id(w) for w in ws)
         positions = [self._index[i] for i in ids]
         cached = self._flat.get(key)
-        if cached is not None and cached[0] == ids and all(
+        if cached is not None and cached[0] == ids and \
+                all(w.data is view for w, view in zip(ws, cached[4])) and all(
                 view is self._slots[name][i]
                 for name, views in cached[2].items() for view, i in zip(views, positions)):
-            return cached[1]
+            return cached[3], cached[1]
+        flat_w, w_views = _flatten(xp, [w.data for w in ws])
+        for w, view in zip(ws, w_views):
+            w.data = view
         flats, all_views = {}, {}
         for name in self.slot_names:
-            arrays = [self._slot(name, w) for w in ws]
-            flat = xp.concatenate([a.reshape(-1) for a in arrays])
-            views, start = [], 0
-            for a, i in zip(arrays, positions):
-                views.append(flat[start:start + a.size].reshape(a.shape))
-                self._slots[name][i] = views[-1]
-                start += a.size
-            flats[name], all_views[name] = flat, views
-        self._flat[key] = (ids, flats, all_views)
-        return flats
+            flats[name], all_views[name] = _flatten(xp, [self._slot(name, w) for w in ws])
+            for view, i in zip(all_views[name], positions):
+                self._slots[name][i] = view
+        self._flat[key] = (ids, flats, all_views, flat_w, w_views)
+        return flat_w, flats
 
     def _before_update_steps(self):
-        """Called once per applied update, before the per-weight ``update_step`` calls."""
+        """Called once per applied update, before the update rule runs (fused or per
+        weight)."""
 
     def _update_moving_averages(self, weights):
         momentum = self.ema_momentum if self.iterations != 0 else 0.0
@@ -482,3 +481,13 @@ class Optimizer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, iterations={self.iterations}>"
+
+
+def _flatten(xp, arrays):
+    """One flat copy of ``arrays`` and views of it shaped like each."""
+    flat = xp.concatenate([a.reshape(-1) for a in arrays])
+    views, start = [], 0
+    for a in arrays:
+        views.append(flat[start:start + a.size].reshape(a.shape))
+        start += a.size
+    return flat, views

@@ -48,6 +48,9 @@ from keras.src.backend.common import dtypes as keras_dtypes  # noqa: E402
 keras_dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
 keras.config.set_floatx("float64")
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from make_golden import check_float64, random_weight  # noqa: E402
+
 OUT_DIR = pathlib.Path(__file__).resolve().parent / "graphs"
 
 
@@ -142,19 +145,6 @@ def sequential_input():
 
 CASES = {fn.__name__: fn for fn in (scalar_ops, squeeze_excite, nested_models,
                                      feature_extraction, sequential_input)}
-
-
-def random_weight(rng, variable):
-    """Random value for one weight; variances stay positive."""
-    if variable.name == "moving_variance":
-        return rng.uniform(0.5, 1.5, size=variable.shape)
-    return rng.standard_normal(variable.shape) * 0.5
-
-
-def check_float64(name, jaxpr):
-    """Fail if any intermediate of the traced computation is a low-precision float."""
-    low = sorted(set(re.findall(r"\b(?:bf16|f16|f32)\[", str(jaxpr))))
-    assert not low, f"{name}: Keras computes part of the model in {low}, not float64"
 
 
 def make_golden(name):

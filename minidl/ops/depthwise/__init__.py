@@ -33,7 +33,7 @@ The package, read in this order:
 from ...autograd import Tensor, as_tensor
 from .. import conv_utils
 from ..math import cast
-from ..shape import reshape, transpose
+from ..shape import reshape
 from .functions import (
     DepthwiseConv,
     DepthwiseConvBackpropFilter,
@@ -206,8 +206,7 @@ def separable(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dil
 def _depthwise_channels_last(x, kernel, bias, strides, padding, dilation_rate, data_format,
                              where):
     """``DepthwiseConv`` of the caller's tensors: ``(y (N, OH, OW, C*M), geometry)``."""
-    if data_format == "channels_first":
-        x = transpose(x, (0,) + tuple(range(2, x.ndim)) + (1,))
+    x = conv_utils.channels_last(x, data_format)
     geo = Geometry(x.shape, kernel.shape, strides, dilation_rate, padding, where)
     if x.ndim == 3:  # 1-D: a singleton height
         x, kernel = reshape(x, geo.x_shape), reshape(kernel, geo.kernel_shape)
@@ -219,9 +218,7 @@ def _caller_layout(y, rank, data_format):
     if rank == 1:
         n, _, length, c = y.shape
         y = reshape(y, (n, length, c))
-    if data_format == "channels_first":
-        y = transpose(y, (0, rank + 1) + tuple(range(1, rank + 1)))
-    return y
+    return conv_utils.from_channels_last(y, data_format)
 
 
 def _common_dtype(tensors):
@@ -232,7 +229,8 @@ def _common_dtype(tensors):
 # -- checks at the public boundary ---------------------------------------------------------
 
 def _checked_depthwise(rank, x, kernel, strides, padding, dilation_rate, data_format, bias):
-    arguments = _arguments(rank, strides, padding, dilation_rate, data_format)
+    arguments = conv_utils.normalize_arguments(rank, strides, padding, dilation_rate,
+                                               data_format)
     x = as_tensor(x)
     kernel = as_tensor(kernel, x)
     units = _check_tensors(rank, x, kernel, arguments[3])
@@ -242,7 +240,8 @@ def _checked_depthwise(rank, x, kernel, strides, padding, dilation_rate, data_fo
 
 def _checked_separable(rank, x, depthwise_kernel, pointwise_kernel, strides, padding,
                        dilation_rate, data_format, bias):
-    arguments = _arguments(rank, strides, padding, dilation_rate, data_format)
+    arguments = conv_utils.normalize_arguments(rank, strides, padding, dilation_rate,
+                                               data_format)
     x = as_tensor(x)
     kernel = as_tensor(depthwise_kernel, x)
     units = _check_tensors(rank, x, kernel, arguments[3])
@@ -256,15 +255,6 @@ def _checked_separable(rank, x, depthwise_kernel, pointwise_kernel, strides, pad
                          "depth_multiplier inputs)")
     bias = _checked_bias(bias, x, pointwise_kernel.shape[-1], "filters")
     return separable(x, kernel, pointwise_kernel, bias, *arguments)
-
-
-def _arguments(rank, strides, padding, dilation_rate, data_format):
-    """``(strides, padding, dilation_rate, data_format)`` normalized."""
-    strides = conv_utils.normalize_tuple(strides, rank, "strides")
-    dilation_rate = conv_utils.normalize_tuple(dilation_rate, rank, "dilation_rate")
-    conv_utils.check_strides_dilation(strides, dilation_rate)
-    return (strides, conv_utils.normalize_padding(padding), dilation_rate,
-            conv_utils.normalize_data_format(data_format))
 
 
 def _check_tensors(rank, x, kernel, data_format):
